@@ -1,0 +1,74 @@
+"""Videotermin portal: video appointments for public agencies."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from flask import Flask
+
+from . import config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: dict | None = None) -> Flask:
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_object(config.Defaults)
+    app.config.from_prefixed_env("PORTAL")
+    if test_config:
+        app.config.update(test_config)
+    config.finish(app)
+    if app.config["PROXY_FIX_HOPS"]:
+        # Real client addresses for rate limits and the device check, from trusted proxies only.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = int(app.config["PROXY_FIX_HOPS"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=0)
+
+    from .extensions import babel, csrf, db, htmx, limiter, login_manager, mail, migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"))
+    mail.init_app(app)
+    csrf.init_app(app)
+    htmx.init_app(app)
+    limiter.init_app(app)
+
+    from . import i18n, labels, security
+
+    babel.init_app(app, locale_selector=i18n.select_locale,
+                   default_translation_directories=str(Path(__file__).parent / "translations"))
+    i18n.init_app(app)
+    labels.init_app(app)
+    security.init_app(app)
+
+    from .auth import login_manager_setup
+
+    login_manager.init_app(app)
+    login_manager_setup(login_manager)
+
+    from .advisor import bp as advisor_bp
+    from .auth import bp as auth_bp
+    from .call import bp as call_bp
+    from .citizen import bp as citizen_bp
+    from .errors import register_error_handlers
+    from .netcheck import bp as netcheck_bp
+    from .pages import bp as pages_bp
+
+    app.register_blueprint(pages_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(advisor_bp)
+    app.register_blueprint(citizen_bp)
+    app.register_blueprint(call_bp)
+    app.register_blueprint(netcheck_bp)
+    register_error_handlers(app)
+
+    from .cli import register_cli
+
+    register_cli(app)
+    return app

@@ -1,0 +1,128 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from ..extensions import db
+from ..models import Appointment, AppointmentStatus, Participant, utcnow
+from ..scheduling import cancel_appointment, create_appointment, reschedule_appointment
+from ..timeutil import to_local
+from . import bp
+from .forms import MAX_EXTRA_PARTICIPANTS, AppointmentForm, ConfirmForm, RescheduleForm
+
+
+@bp.before_request
+@login_required
+def require_login():
+    """Every advisor page needs a signed-in advisor."""
+
+
+def visible_appointments(everyone: bool = True):
+    """Appointments the signed-in advisor may see: their own; an admin's `everyone`."""
+    query = select(Appointment).options(
+        selectinload(Appointment.participants).selectinload(Participant.mails),
+        selectinload(Appointment.participants).selectinload(Participant.device_checks),
+        selectinload(Appointment.advisor))
+    if not (current_user.is_admin and everyone):
+        query = query.where(Appointment.advisor_id == current_user.id)
+    return query
+
+
+def own_appointment(appointment_id: int) -> Appointment:
+    """The appointment if the signed-in advisor may see it; 404 otherwise (never 'exists')."""
+    appointment = db.session.scalar(
+        visible_appointments().where(Appointment.id == appointment_id))
+    if appointment is None:
+        abort(404)
+    return appointment
+
+
+@bp.get("/termine")
+def appointments():
+    show_past = request.args.get("vergangen") == "1"
+    # "Upcoming" starts at local midnight, so today's earlier appointments stay in view.
+    today = to_local(utcnow()).replace(hour=0, minute=0, second=0, microsecond=0)
+    query = visible_appointments()
+    if show_past:
+        query = query.where(Appointment.starts_at < today).order_by(Appointment.starts_at.desc())
+    else:
+        query = query.where(Appointment.starts_at >= today).order_by(Appointment.starts_at)
+    items = db.session.scalars(query.limit(500)).all()
+    return render_template("advisor/appointments.html", appointments=items, show_past=show_past)
+
+
+@bp.route("/termine/neu", methods=["GET", "POST"])
+def new_appointment():
+    form = AppointmentForm()
+    if request.method == "GET":
+        tomorrow = to_local(utcnow()) + timedelta(days=1)
+        form.day.data = tomorrow.date().isoformat()
+        form.clock.data = "09:00"
+    if form.add_participant.data:
+        # "Add another" re-renders the same form with one more row (no JavaScript needed).
+        if len(form.extras) < MAX_EXTRA_PARTICIPANTS:
+            form.extras.append_entry()
+        return render_template("advisor/new.html", form=form, focus_last_extra=True)
+    if form.validate_on_submit():
+        outcome = create_appointment(
+            advisor=current_user, starts_at=form.starts_at,
+            duration_minutes=form.duration_minutes, language=form.language.data,
+            citizen=form.citizen_spec(), others=form.extra_specs(),
+            topic=(form.topic.data or "").strip() or None, acting=current_user)
+        flash(_("The appointment has been created and the invitations are on their way."),
+              "success")
+        return redirect(url_for(".appointment", appointment_id=outcome.appointment.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template("advisor/new.html", form=form), status
+
+
+@bp.get("/termine/<int:appointment_id>")
+def appointment(appointment_id: int):
+    return render_template("advisor/appointment.html",
+                           appointment=own_appointment(appointment_id))
+
+
+def _no_longer_changeable(appt: Appointment):
+    flash(_("This appointment can no longer be changed."), "error")
+    return redirect(url_for(".appointment", appointment_id=appt.id))
+
+
+@bp.route("/termine/<int:appointment_id>/verschieben", methods=["GET", "POST"])
+def reschedule(appointment_id: int):
+    appt = own_appointment(appointment_id)
+    if appt.status is not AppointmentStatus.SCHEDULED:
+        return _no_longer_changeable(appt)
+    form = RescheduleForm()
+    if request.method == "GET":
+        local = to_local(appt.starts_at)
+        form.day.data = local.date().isoformat()
+        form.clock.data = local.strftime("%H:%M")
+        form.duration.data = str(appt.duration_minutes)
+    if form.validate_on_submit():
+        reschedule_appointment(appt, starts_at=form.starts_at,
+                               duration_minutes=form.duration_minutes, acting=current_user)
+        flash(_("The appointment has been moved. Everyone receives an update with a new "
+                "personal link."), "success")
+        return redirect(url_for(".appointment", appointment_id=appt.id))
+    status = 422 if request.method == "POST" else 200
+    return render_template("advisor/reschedule.html", form=form, appointment=appt), status
+
+
+@bp.route("/termine/<int:appointment_id>/absagen", methods=["GET", "POST"])
+def cancel(appointment_id: int):
+    appt = own_appointment(appointment_id)
+    if appt.status is not AppointmentStatus.SCHEDULED:
+        return _no_longer_changeable(appt)
+    form = ConfirmForm()
+    if form.validate_on_submit():
+        cancel_appointment(appt, acting=current_user)
+        flash(_("The appointment has been cancelled. Everyone receives a cancellation."),
+              "success")
+        return redirect(url_for(".appointment", appointment_id=appt.id))
+    return render_template("advisor/cancel.html", form=form, appointment=appt)
+

@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import math
+
+from flask import current_app, redirect, render_template, session, url_for
+
+from ..extensions import db, limiter
+from ..journey import next_endpoint, waiting_room_is_open, waiting_room_opens_at
+from ..models import JourneyState, utcnow
+from . import bp
+from .access import bind, link_invalid_response, participant_for_token, require_participant
+
+
+def _link_limit() -> str:
+    return current_app.config["LINK_RATE_LIMIT"]
+
+
+@bp.get("/t/<token>")
+@limiter.limit(_link_limit)
+def personal_link(token: str):
+    participant = participant_for_token(token)
+    if participant is None:
+        return link_invalid_response()
+    if participant.journey_state is JourneyState.INVITED:
+        participant.journey_state = JourneyState.LINK_OPENED
+        participant.link_opened_at = utcnow()
+        db.session.commit()
+    bind(participant)
+    session.setdefault("lang", participant.language)
+    # Back where they were: a dropped participant lands in the waiting room or the call.
+    return redirect(url_for(next_endpoint(participant)))
+
+
+@bp.get("/termin")
+def start():
+    participant = require_participant()
+    appointment = participant.appointment
+    return render_template(
+        "citizen/start.html", participant=participant, appointment=appointment,
+        next_url=url_for("citizen.consent") if not participant.has_consented
+        else url_for(next_endpoint(participant)),
+        opens_at=waiting_room_opens_at(appointment),
+        minutes_until_open=max(0, math.ceil(
+            (waiting_room_opens_at(appointment) - utcnow()).total_seconds() / 60)),
+        is_open=waiting_room_is_open(appointment))
+
+
+@bp.get("/termin/ende")
+def closing():
+    participant = require_participant()
+    return render_template("citizen/closing.html", participant=participant)
+
+
+@bp.get("/termin/vorbei")
+def over():
+    participant = require_participant()
+    return render_template("citizen/over.html", participant=participant)
+
+
+@bp.get("/link-ungueltig")
+def link_invalid():
+    return link_invalid_response()

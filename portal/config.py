@@ -1,0 +1,119 @@
+"""Default settings. Every key can be overridden by an environment variable PORTAL_<KEY>."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+class Defaults:
+    AGENCY_NAME = "Jobcenter Musterstadt"
+    AGENCY_CONTACT = "Telefon 0800 000 000 0 (Mo–Fr 8–18 Uhr)"
+    BASE_URL = "http://127.0.0.1:5000"
+    TIMEZONE = "Europe/Berlin"
+
+    SECRET_KEY: str | None = None
+    SQLALCHEMY_DATABASE_URI: str | None = None  # None: SQLite file in the instance folder
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+
+    # Mail: without MAIL_SERVER the portal writes each message as an .eml file to OUTBOX_DIR.
+    MAIL_SERVER: str | None = None
+    MAIL_PORT = 25
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME: str | None = None
+    MAIL_PASSWORD: str | None = None
+    MAIL_DEFAULT_SENDER = "Videotermin <videotermin@localhost>"
+    MAIL_TIMEOUT = 10  # seconds for one SMTP conversation
+    MAIL_MAX_ATTEMPTS = 8  # then the mail is marked failed and shown as such
+    MAIL_RETRY_BASE_SECONDS = 60  # back-off: base * 2**(attempts-1), capped at 6 hours
+    OUTBOX_DIR: str | None = None  # None: instance/outbox
+
+    # Consent texts (de.html, en.html): replace this folder to change the wording.
+    CONSENT_DIR: str | None = None  # None: the texts shipped in portal/consent
+    RETENTION_DAYS = 14
+
+    # Browsers a call works in, with the lowest major version accepted.
+    SUPPORTED_BROWSERS = {"Chrome": 110, "Edge": 110, "Firefox": 115, "Safari": 15}
+
+    # The waiting room opens this many minutes before the appointment; it polls this often.
+    WAITING_ROOM_OPENS_MINUTES = 30
+    WAITING_ROOM_POLL_SECONDS = 3
+    # No poll for this long: "connection lost?" on the advisor's queue page.
+    PRESENCE_TIMEOUT_SECONDS = 15
+    QUEUE_POLL_SECONDS = 5
+
+    # Conferencing provider for the hand-off: "builtin" (peer-to-peer WebRTC served here).
+    PROVIDER = "builtin"
+    # ICE servers for the built-in call, as a JSON list in RTCPeerConnection's format, e.g.
+    # [{"urls": "stun:stun.example.org:3478"}, {"urls": "turn:turn.example.org", "username":
+    # "u", "credential": "p"}]. Empty: host candidates only (one machine or a LAN).
+    ICE_SERVERS: list = []
+    CALL_POLL_SECONDS = 1
+
+    # Grades of the device check: per grade the lowest throughput (kbit/s, the lower of up
+    # and down) and the highest round-trip time and jitter (ms). See portal/grading.py.
+    CHECK_THRESHOLDS = {
+        "audio_only": {"kbps": 100, "rtt_ms": 400, "jitter_ms": 30},
+        "video": {"kbps": 700, "rtt_ms": 300, "jitter_ms": 30},
+        "good": {"kbps": 2000, "rtt_ms": 150, "jitter_ms": 10},
+    }
+    # The longest time each throughput direction may take (seconds; stops early when stable).
+    CHECK_DIRECTION_SECONDS = 4
+
+    # Network check endpoints: size caps and a per-IP request limit against bandwidth abuse.
+    NETCHECK_DOWNLOAD_MAX_BYTES = 32 * 1024 * 1024
+    NETCHECK_UPLOAD_MAX_BYTES = 8 * 1024 * 1024
+    NETCHECK_RATE_LIMIT = "300 per minute"
+
+    # Personal links stay usable until the appointment's end plus this grace period.
+    LINK_GRACE_MINUTES = 60
+    # Appointments may last from 5 minutes to 8 hours.
+    MIN_DURATION_MINUTES = 5
+    MAX_DURATION_MINUTES = 480
+
+    BABEL_DEFAULT_LOCALE = "de"
+    LANGUAGES = ("de", "en")
+
+    # Flask-Limiter: memory:// is per process; use redis:// with more than one worker.
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    LOGIN_RATE_LIMIT = "10 per minute"
+    LINK_RATE_LIMIT = "30 per minute"
+
+    # Largest request body at all (the network check's uploads have their own, lower cap).
+    MAX_CONTENT_LENGTH = 16 * 1024 * 1024
+    # Behind a reverse proxy: how many proxies set X-Forwarded-For/-Proto (0: none trusted).
+    PROXY_FIX_HOPS = 0
+
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE: bool | None = None  # None: True unless debug or testing
+    REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
+    PERMANENT_SESSION_LIFETIME = 12 * 3600
+    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+
+
+def finish(app) -> None:
+    """Fill settings that depend on others and refuse unsafe production settings."""
+    cfg = app.config
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    if not cfg.get("SQLALCHEMY_DATABASE_URI"):
+        cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "portal.db")
+    if not cfg.get("CONSENT_DIR"):
+        cfg["CONSENT_DIR"] = str(Path(__file__).parent / "consent")
+    if not cfg.get("OUTBOX_DIR"):
+        cfg["OUTBOX_DIR"] = os.path.join(app.instance_path, "outbox")
+    if cfg.get("SESSION_COOKIE_SECURE") is None:
+        cfg["SESSION_COOKIE_SECURE"] = not (app.debug or app.testing)
+    cfg["REMEMBER_COOKIE_SECURE"] = cfg["SESSION_COOKIE_SECURE"]
+    cfg["BASE_URL"] = str(cfg["BASE_URL"]).rstrip("/")
+    if not cfg.get("SECRET_KEY"):
+        if app.debug or app.testing:
+            cfg["SECRET_KEY"] = os.urandom(32).hex()
+        else:
+            raise RuntimeError(
+                "PORTAL_SECRET_KEY is not set. Set it to a long random value, e.g. "
+                "python -c 'import secrets; print(secrets.token_hex(32))'."
+            )

@@ -1,0 +1,1 @@
+"""Mail to participants: composing invitations, calendar files and the outbox."""

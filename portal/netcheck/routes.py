@@ -1,0 +1,103 @@
+from __future__ import annotations
+
+import os
+import re
+
+from flask import Response, abort, current_app, jsonify, request
+
+from ..extensions import csrf, limiter
+from . import bp
+
+CHUNK = 64 * 1024
+# speedtest-cli asks for these "images"; their size follows speedtest.net's (about 2·N² bytes).
+MINI_SIZES = (350, 500, 750, 1000, 1500, 2000, 2500, 3000, 3500, 4000)
+
+
+def _limit() -> str:
+    return current_app.config["NETCHECK_RATE_LIMIT"]
+
+
+def _no_store(response: Response) -> Response:
+    # no-transform: proxies must not compress or re-encode (random bytes would not shrink,
+    # but a proxy that buffers to try would distort the timing).
+    response.headers["Cache-Control"] = "no-store, no-transform"
+    response.headers["X-Accel-Buffering"] = "no"  # nginx: pass bytes on as they come
+    return response
+
+
+def random_stream(size: int):
+    # Fresh random bytes per chunk: incompressible even for a proxy with a long window.
+    remaining = size
+    while remaining > 0:
+        n = min(CHUNK, remaining)
+        yield os.urandom(n)
+        remaining -= n
+
+
+def _download(size: int) -> Response:
+    response = Response(random_stream(size), mimetype="application/octet-stream")
+    response.content_length = size
+    return _no_store(response)
+
+
+def _read_upload() -> int:
+    """Count the request body's bytes from the stream (never request.form), within the cap."""
+    cap = current_app.config["NETCHECK_UPLOAD_MAX_BYTES"]
+    if request.content_length is not None and request.content_length > cap:
+        abort(413)
+    total = 0
+    stream = request.stream
+    while chunk := stream.read(CHUNK):
+        total += len(chunk)
+        if total > cap:
+            abort(413)
+    return total
+
+
+@bp.get("/netcheck/ping")
+@limiter.limit(_limit)
+def ping():
+    return _no_store(Response(status=204))
+
+
+@bp.get("/netcheck/download")
+@limiter.limit(_limit)
+def download():
+    raw = request.args.get("bytes", "")
+    cap = current_app.config["NETCHECK_DOWNLOAD_MAX_BYTES"]
+    if not re.fullmatch(r"[0-9]{1,12}", raw) or not 0 < int(raw) <= cap:
+        abort(400)
+    return _download(int(raw))
+
+
+@bp.post("/netcheck/upload")
+@csrf.exempt  # carries no state change; random bytes in, a byte count out
+@limiter.limit(_limit)
+def upload():
+    return _no_store(jsonify(bytes=_read_upload()))
+
+
+# ---- Speedtest Mini shape (speedtest-cli --mini https://PORTAL/) -----------------------
+
+@bp.get("/speedtest/latency.txt")
+@limiter.limit(_limit)
+def mini_latency():
+    return _no_store(Response("test=test\n", mimetype="text/plain"))
+
+
+@bp.get("/speedtest/random<int:n>x<int:m>.jpg")
+@limiter.limit(_limit)
+def mini_download(n: int, m: int):
+    if n != m or n not in MINI_SIZES:
+        abort(404)
+    size = min(2 * n * n, current_app.config["NETCHECK_DOWNLOAD_MAX_BYTES"])
+    return _download(size)
+
+
+@bp.route("/speedtest/upload.php", methods=["GET", "POST"])
+@csrf.exempt
+@limiter.limit(_limit)
+def mini_upload():
+    # A GET is speedtest-cli's probe for the upload endpoint: it wants one line "size=N".
+    size = _read_upload() if request.method == "POST" else 0
+    return _no_store(Response(f"size={size}\n", mimetype="text/plain"))

@@ -1,0 +1,47 @@
+"""The retention job: personal data of an appointment is erased RETENTION_DAYS after it ended.
+
+What stays: the appointment's time and status, consent records (decision, text hash, time)
+and audit events (ids and actions) — none of them names a person once the participant's
+fields are erased.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import current_app
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import selectinload
+
+from .extensions import db
+from .models import Appointment, CallPeer, CallSignal, Participant, utcnow
+
+
+def purge(now: datetime | None = None) -> int:
+    """Erase what is due. Returns the number of participants erased."""
+    now = now or utcnow()
+    cutoff = now - timedelta(days=current_app.config["RETENTION_DAYS"])
+    # A first filter in SQL (ended, cancelled or started before the cutoff), the exact end
+    # in Python. Erased appointments are skipped: the job stays cheap when run daily.
+    finished_sql = func.coalesce(Appointment.ended_at, Appointment.cancelled_at,
+                                 Appointment.starts_at)
+    candidates = db.session.scalars(
+        select(Appointment).where(finished_sql < cutoff, Appointment.participants.any(
+            Participant.erased_at.is_(None))).options(
+            selectinload(Appointment.participants).selectinload(Participant.mails),
+            selectinload(Appointment.participants).selectinload(Participant.device_checks)))
+    erased = 0
+    for appointment in candidates:
+        finished = appointment.ended_at or appointment.cancelled_at or appointment.ends_at
+        if finished >= cutoff:
+            continue
+        for participant in appointment.participants:
+            if participant.erased_at is None:
+                participant.erase_personal_data()
+                erased += 1
+        appointment.topic = None
+        appointment.waiting_message = None
+        db.session.execute(delete(CallSignal).where(CallSignal.appointment_id == appointment.id))
+        db.session.execute(delete(CallPeer).where(CallPeer.appointment_id == appointment.id))
+    db.session.commit()
+    return erased

@@ -1,0 +1,144 @@
+"""Creating, rescheduling and cancelling appointments: one transaction each, mail via the outbox.
+
+Web forms and the CLI validate input with `portal.validation` first, then call these functions.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from .extensions import db
+from .mailing import outbox
+from .mailing.compose import compose
+from .models import (
+    Advisor,
+    Appointment,
+    AppointmentStatus,
+    AuditEvent,
+    JourneyState,
+    MailKind,
+    OutgoingMail,
+    Participant,
+    ParticipantRole,
+    utcnow,
+)
+from .providers import get_provider
+from .tokens import new_token, personal_link
+
+
+@dataclass
+class ParticipantSpec:
+    role: ParticipantRole
+    name: str
+    email: str
+    customer_number: str | None = None
+
+
+@dataclass
+class Outcome:
+    appointment: Appointment
+    links: dict[int, str] = field(default_factory=dict)  # participant id -> personal link
+
+
+def audit(action: str, *, actor: str, advisor: Advisor | None = None,
+          appointment: Appointment | None = None, participant: Participant | None = None,
+          detail: str | None = None) -> None:
+    db.session.add(AuditEvent(
+        action=action, actor=actor, advisor_id=advisor.id if advisor else None,
+        appointment_id=appointment.id if appointment else None,
+        participant_id=participant.id if participant else None, detail=detail))
+
+
+def issue_link(participant: Participant) -> str:
+    """A fresh token for the participant; any earlier link stops working."""
+    token, participant.token_hash = new_token()
+    return personal_link(token)
+
+
+def _mail_everyone(appointment: Appointment, kind: MailKind, links: dict[Participant, str | None],
+                   previous_start: datetime | None = None) -> list[OutgoingMail]:
+    return [
+        outbox.queue(appointment, p, kind,
+                     compose(appointment, p, kind, link, previous_start=previous_start))
+        for p, link in links.items() if p.email
+    ]
+
+
+def _commit_and_deliver(rows: list[OutgoingMail]) -> None:
+    db.session.commit()
+    # Try at once; whatever fails stays pending for `flask mail send-pending`.
+    outbox.deliver([r.id for r in rows])
+
+
+def reset_for_new_time(participant: Participant) -> None:
+    """A moved appointment starts the day afresh: nobody is waiting or admitted any more."""
+    if participant.journey_state in (JourneyState.WAITING, JourneyState.LEFT,
+                                     JourneyState.ADMITTED, JourneyState.IN_CALL,
+                                     JourneyState.LEFT_CALL):
+        participant.journey_state = JourneyState.CHECKED
+    participant.waiting_since = participant.last_seen_at = None
+    participant.admitted_at = participant.identity_checked_at = None
+
+
+def create_appointment(*, advisor: Advisor, starts_at: datetime, duration_minutes: int,
+                       language: str, citizen: ParticipantSpec,
+                       others: list[ParticipantSpec] = (), topic: str | None = None,
+                       actor: str = "advisor", acting: Advisor | None = None) -> Outcome:
+    appointment = Appointment(
+        uid=secrets.token_hex(16), advisor=advisor, starts_at=starts_at,
+        duration_minutes=duration_minutes, language=language, topic=topic or None)
+    db.session.add(appointment)
+    links: dict[Participant, str | None] = {}
+    for spec in [citizen, *others]:
+        participant = Participant(
+            appointment=appointment, role=spec.role, name=spec.name, email=spec.email,
+            customer_number=spec.customer_number or None, language=language)
+        links[participant] = issue_link(participant)
+        db.session.add(participant)
+    db.session.flush()  # ids for the outbox and the audit trail
+
+    rows = _mail_everyone(appointment, MailKind.INVITATION, links)
+    audit("appointment.created", actor=actor, advisor=acting or advisor, appointment=appointment)
+    _commit_and_deliver(rows)
+    return Outcome(appointment, {p.id: link for p, link in links.items()})
+
+
+def reschedule_appointment(appointment: Appointment, *, starts_at: datetime,
+                           duration_minutes: int, actor: str = "advisor",
+                           acting: Advisor | None = None) -> Outcome:
+    """Move an appointment. Everyone gets an update with a new personal link."""
+    if appointment.status is not AppointmentStatus.SCHEDULED:
+        raise ValueError("only scheduled appointments can be rescheduled")
+    previous = appointment.starts_at
+    appointment.starts_at = starts_at
+    appointment.duration_minutes = duration_minutes
+    appointment.sequence += 1
+    appointment.waiting_message = appointment.waiting_message_at = None
+    for participant in appointment.participants:
+        reset_for_new_time(participant)
+    get_provider().end(appointment)  # a call that was running belongs to the old time
+    links = {p: issue_link(p) for p in appointment.participants if p.erased_at is None}
+    rows = _mail_everyone(appointment, MailKind.UPDATE, links, previous_start=previous)
+    audit("appointment.rescheduled", actor=actor, advisor=acting, appointment=appointment,
+          detail=f"from {previous.isoformat()} to {starts_at.isoformat()}")
+    _commit_and_deliver(rows)
+    return Outcome(appointment, {p.id: link for p, link in links.items()})
+
+
+def cancel_appointment(appointment: Appointment, *, actor: str = "advisor",
+                       acting: Advisor | None = None,
+                       by_participant: Participant | None = None) -> Outcome:
+    """Cancel; links stop working at once and everyone gets a METHOD:CANCEL mail."""
+    if appointment.status is not AppointmentStatus.SCHEDULED:
+        raise ValueError("only scheduled appointments can be cancelled")
+    appointment.status = AppointmentStatus.CANCELLED
+    appointment.cancelled_at = utcnow()
+    appointment.sequence += 1
+    links = {p: None for p in appointment.participants if p.erased_at is None}
+    rows = _mail_everyone(appointment, MailKind.CANCELLATION, links)
+    audit("appointment.cancelled", actor=actor, advisor=acting, appointment=appointment,
+          participant=by_participant)
+    _commit_and_deliver(rows)
+    return Outcome(appointment)

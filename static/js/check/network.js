@@ -1,0 +1,209 @@
+// Latency, jitter and throughput over HTTP to the portal itself (no third party involved).
+// Download counts bytes as they arrive; upload counts only bytes the server confirms.
+
+const SAMPLE_MS = 200;
+const WARMUP_MS = 700; // TCP slow start: these samples are thrown away
+const MIN_MEASURE_MS = 1000; // after warm-up, before an early stop is allowed
+const MIN_MEASURE_BYTES = 256 * 1024; // slow links: enough data that one burst does not count
+const STABLE = 0.1; // early stop when the running rate stayed within ±5 % over the last second
+
+const now = () => performance.now();
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+export async function latency(url, count = 10) {
+  const fetchOnce = async () => {
+    const address = new URL(`${url}?t=${Math.random()}`, window.location.href).href;
+    const started = now();
+    const response = await fetch(address, { cache: "no-store" });
+    if (!response.ok) throw new Error(`ping answered ${response.status}`);
+    await response.arrayBuffer();
+    const ended = now();
+    // Resource Timing measures on the network, without the page's own scheduling delays.
+    const entry = performance.getEntriesByName(address).pop();
+    if (entry && entry.requestStart > 0 && entry.responseStart >= entry.requestStart) {
+      return entry.responseStart - entry.requestStart;
+    }
+    return ended - started;
+  };
+  await fetchOnce(); // warm-up: connection set-up does not count
+  const rtts = [];
+  for (let i = 0; i < count; i += 1) rtts.push(await fetchOnce());
+  // Jitter: the median change between successive answers. A single late answer (the
+  // device busy for a moment) does not count; a link that keeps wavering does.
+  const changes = rtts.slice(1).map((rtt, i) => Math.abs(rtt - rtts[i]));
+  return { rttMs: median(rtts), jitterMs: median(changes), samples: rtts };
+}
+
+// Runs `streams` parallel loops until stop; `counter.bytes` grows as data is confirmed.
+// Measures the rate after the warm-up and stops early once it is stable.
+async function measure(loop, { streams, maxMs, onProgress }) {
+  const counter = { bytes: 0 };
+  const controller = new AbortController();
+  const started = now();
+  let warmBytes = null;
+  let warmAt = null;
+  const rates = [];
+  let result = 0;
+
+  const loops = Array.from({ length: streams }, () =>
+    loop(counter, controller.signal).catch(() => {}));
+
+  await new Promise((resolve) => {
+    const timer = setInterval(() => {
+      const t = now();
+      const elapsed = t - started;
+      if (warmAt === null && elapsed >= WARMUP_MS) {
+        warmAt = t;
+        warmBytes = counter.bytes;
+      }
+      if (warmAt !== null && t > warmAt) {
+        result = ((counter.bytes - warmBytes) * 8) / ((t - warmAt) / 1000); // bit/s
+        rates.push(result);
+        if (onProgress) onProgress(result, Math.min(1, elapsed / maxMs));
+        const window = rates.slice(-Math.round(1000 / SAMPLE_MS));
+        const stable = t - warmAt >= MIN_MEASURE_MS && window.length >= 5 &&
+          counter.bytes - warmBytes >= MIN_MEASURE_BYTES &&
+          Math.max(...window) - Math.min(...window) <= STABLE * result;
+        if (stable || elapsed >= maxMs) {
+          clearInterval(timer);
+          resolve();
+        }
+      }
+    }, SAMPLE_MS);
+  });
+  controller.abort();
+  await Promise.all(loops);
+  return result;
+}
+
+export function download(url, { maxMs = 4000, streams = 4, onProgress } = {}) {
+  const loop = async (counter, signal) => {
+    let size = 100 * 1024; // growing request sizes: slow links finish, fast ones keep going
+    while (!signal.aborted) {
+      const response = await fetch(`${url}?bytes=${size}&t=${Math.random()}`,
+        { cache: "no-store", signal });
+      if (!response.ok) throw new Error(`download answered ${response.status}`);
+      const reader = response.body.getReader();
+      const begun = now();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        counter.bytes += value.length;
+      }
+      if (now() - begun < 1000) size = Math.min(size * 4, 16 * 1024 * 1024);
+    }
+  };
+  return measure(loop, { streams, maxMs, onProgress });
+}
+
+const MAX_UPLOAD = 4 * 1024 * 1024; // Chrome on phones limits large blobs
+let randomBytes = null;
+
+function randomBlob(size) {
+  // One buffer of random bytes, made once; each request sends a slice of it.
+  if (!randomBytes) {
+    randomBytes = new Uint8Array(MAX_UPLOAD);
+    for (let i = 0; i < MAX_UPLOAD; i += 65536) {
+      crypto.getRandomValues(randomBytes.subarray(i, i + 65536));
+    }
+  }
+  return new Blob([randomBytes.subarray(0, size)]);
+}
+
+// Upload: bytes count only once the server confirms them. Each finished request adds its
+// bytes spread over the time it was under way, so the rate over [warm-up end, stop] is exact
+// once every request overlapping that window has finished: at the stop no new requests start
+// and those under way are awaited (aborted only if they take far too long).
+// `guessBps` (e.g. the download rate) sizes the first requests, so a fast link does not
+// spend its measurement growing them and a slow one does not send huge ones.
+export async function upload(url, { maxMs = 4000, guessBps = 0, onProgress } = {}) {
+  const streams = guessBps && guessBps < 1e6 ? 2 : 4;
+  const first = Math.min(1024 * 1024,
+    Math.max(8 * 1024, Math.round((guessBps / 8) * 0.3 / streams)));
+  const started = now();
+  const warmAt = started + WARMUP_MS;
+  const finished = []; // {start, end, bytes}
+  const controller = new AbortController();
+  let stopAt = null;
+
+  const rateUntil = (t) => {
+    let bytes = 0;
+    for (const r of finished) {
+      const a = Math.max(r.start, warmAt);
+      const b = Math.min(r.end, t);
+      if (b > a) bytes += (r.bytes * (b - a)) / (r.end - r.start);
+    }
+    return (bytes * 8) / ((t - warmAt) / 1000);
+  };
+
+  const loop = async () => {
+    let size = first;
+    while (stopAt === null) {
+      const begun = now();
+      const response = await fetch(`${url}?t=${Math.random()}`, {
+        method: "POST", body: randomBlob(size), cache: "no-store", signal: controller.signal,
+        headers: { "Content-Type": "application/octet-stream" },
+      });
+      if (!response.ok) throw new Error(`upload answered ${response.status}`);
+      const answer = await response.json();
+      const took = now() - begun;
+      finished.push({ start: begun, end: now(), bytes: answer.bytes });
+      // Aim for about 0.3–0.6 s per request: frequent confirmations, little overhead.
+      if (took < 150) size = Math.min(size * 4, MAX_UPLOAD);
+      else if (took < 300) size = Math.min(size * 2, MAX_UPLOAD);
+      else if (took > 800) size = Math.max(8 * 1024, Math.round(size / 2));
+    }
+  };
+  const loops = Array.from({ length: streams }, () => loop().catch(() => {}));
+
+  const rates = [];
+  await new Promise((resolve) => {
+    const timer = setInterval(() => {
+      const t = now();
+      const last = finished.length ? Math.max(...finished.map((r) => r.end)) : 0;
+      if (last > warmAt + SAMPLE_MS) {
+        const rate = rateUntil(last); // what is confirmed so far (a little low, for display)
+        rates.push(rate);
+        if (onProgress) onProgress(rate, Math.min(1, (t - started) / maxMs));
+      }
+      const window = rates.slice(-Math.round(1000 / SAMPLE_MS));
+      const rate = rates[rates.length - 1] || 0;
+      const stable = t - warmAt >= MIN_MEASURE_MS && window.length >= 5 &&
+        (rate / 8) * ((t - warmAt) / 1000) >= MIN_MEASURE_BYTES &&
+        Math.max(...window) - Math.min(...window) <= STABLE * rate;
+      if (stable || t - started >= maxMs) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, SAMPLE_MS);
+  });
+  stopAt = now();
+  const overdue = setTimeout(() => controller.abort(), 2000);
+  await Promise.all(loops);
+  clearTimeout(overdue);
+  return stopAt > warmAt ? rateUntil(stopAt) : 0;
+}
+
+// Optional: can media flow? Gather ICE candidates through the configured STUN/TURN servers.
+export async function iceCandidates(iceServers, timeoutMs = 3000) {
+  const pc = new RTCPeerConnection({ iceServers });
+  const found = { host: false, srflx: false, relay: false, udp: false, tcp: false };
+  pc.createDataChannel("check");
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    pc.onicecandidate = (event) => {
+      if (!event.candidate) { clearTimeout(timer); resolve(); return; }
+      const c = event.candidate;
+      if (c.type in found) found[c.type] = true;
+      if (c.protocol) found[c.protocol.toLowerCase()] = true;
+    };
+  });
+  pc.close();
+  return found;
+}

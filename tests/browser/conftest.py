@@ -1,0 +1,124 @@
+"""Real Chromium (Debian's) driven by Playwright against the portal served on 127.0.0.1.
+
+Camera and microphone are Chromium's fake devices; nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from werkzeug.serving import make_server
+
+from portal import create_app
+from portal.extensions import db
+from portal.models import Advisor
+
+from ..conftest import PASSWORD, base_config
+from ..helpers import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+BASE_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync", "--disable-quic",
+             "--autoplay-policy=no-user-gesture-required"]
+FAKE_MEDIA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+
+def pytest_collection_modifyitems(items):
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.browser)
+            if not CHROMIUM.exists():
+                item.add_marker(pytest.mark.skip(
+                    reason=f"{CHROMIUM} not installed (apt-get install chromium)"))
+
+
+@dataclass
+class LiveServer:
+    app: Flask
+    url: str
+
+    def advisor(self, email="anna.berater@jobcenter.example", name="Anna Berater"):
+        with self.app.app_context():
+            advisor = Advisor(name=name, email=email)
+            advisor.set_password(PASSWORD)
+            db.session.add(advisor)
+            db.session.commit()
+            db.session.refresh(advisor)
+            db.session.expunge(advisor)
+            return advisor
+
+
+@pytest.fixture
+def live_server(tmp_path, migrated_sqlite):
+    db_path = tmp_path / "portal.db"
+    shutil.copy(migrated_sqlite, db_path)
+    port = free_port()
+    config = base_config(tmp_path, f"sqlite:///{db_path}")
+    config.update(BASE_URL=f"http://127.0.0.1:{port}", WAITING_ROOM_POLL_SECONDS=1,
+                  QUEUE_POLL_SECONDS=1, CALL_POLL_SECONDS=0.5)
+    app = create_app(config)
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield LiveServer(app, f"http://127.0.0.1:{port}")
+    server.shutdown()
+    thread.join(5)
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def playwright():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+def _launch(playwright, *extra):
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=[*BASE_ARGS, *extra])
+
+
+@pytest.fixture(scope="session")
+def chromium(playwright):
+    """Camera and microphone are granted and fake (a test pattern and a beep)."""
+    browser = _launch(playwright, *FAKE_MEDIA)
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def chromium_denied(playwright):
+    """No permission prompt answer: every getUserMedia call is refused."""
+    browser = _launch(playwright, "--use-fake-device-for-media-stream",
+                      "--use-fake-ui-for-media-stream=deny")
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(scope="session")
+def chromium_no_camera(playwright):
+    browser = _launch(playwright, "--use-fake-device-for-media-stream=device-count=0",
+                      "--use-fake-ui-for-media-stream")
+    yield browser
+    browser.close()
+
+
+@pytest.fixture
+def contexts():
+    """Browser contexts opened by a test, closed afterwards."""
+    opened = []
+
+    def track(context):
+        opened.append(context)
+        context.set_default_timeout(15_000)
+        return context
+
+    yield track
+    for context in opened:
+        context.close()
