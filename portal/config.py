@@ -64,7 +64,10 @@ class Defaults:
     # Network check endpoints: size caps and a per-IP request limit against bandwidth abuse.
     NETCHECK_DOWNLOAD_MAX_BYTES = 32 * 1024 * 1024
     NETCHECK_UPLOAD_MAX_BYTES = 8 * 1024 * 1024
-    NETCHECK_RATE_LIMIT = "300 per minute"
+    # A check on a gigabit line makes a few hundred requests; two in a minute from one
+    # household must still pass. The volume limit (MiB per address) is what stops abuse.
+    NETCHECK_RATE_LIMIT = "1200 per minute"
+    NETCHECK_VOLUME_LIMIT = "2048 per minute"
 
     # Personal links stay usable until the appointment's end plus this grace period.
     LINK_GRACE_MINUTES = 60

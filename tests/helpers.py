@@ -7,6 +7,8 @@ import socket
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 
+from .dates import WINTER_TUESDAY
+
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
 LINK_RE = re.compile(r"https?://[^\s<>\"]+/t/[A-Za-z0-9_-]{43}")
 
@@ -70,7 +72,7 @@ def link_in(msg: EmailMessage) -> str:
 def appointment_form(**overrides) -> dict:
     """Valid data for the 'new appointment' form; override single fields per test."""
     data = {
-        "day": "2027-03-02",
+        "day": WINTER_TUESDAY.isoformat(),
         "clock": "09:30",
         "duration": "30",
         "citizen_name": "Erika Mustermann",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
 import pytest
 
 from portal.extensions import db
 from portal.models import Appointment, MailKind, OutgoingMail, Participant, ParticipantRole
 
+from .dates import CLOCKS_FORWARD, SUMMER_TUESDAY, WINTER_TUESDAY, YEAR, german_day
 from .helpers import appointment_form, csrf_token, login
 
 
@@ -34,8 +35,8 @@ def test_create_appointment_with_extra_participants(client, anna, tmp_path):
     })
     assert response.status_code == 302
     appt = db.session.query(Appointment).one()
-    # 09:30 in Berlin on 2 March 2027 (winter time) is 08:30 UTC.
-    assert appt.starts_at == datetime(2027, 3, 2, 8, 30, tzinfo=UTC)
+    # 09:30 in Berlin on a Tuesday in March (winter time) is 08:30 UTC.
+    assert appt.starts_at == datetime.combine(WINTER_TUESDAY, time(8, 30), UTC)
     assert appt.advisor_id == anna.id and appt.duration_minutes == 30
     roles = [(p.role, p.name, p.email) for p in appt.participants]
     assert roles == [
@@ -47,7 +48,8 @@ def test_create_appointment_with_extra_participants(client, anna, tmp_path):
     # Without an SMTP server the mails land as .eml files in the local outbox.
     assert len(list((tmp_path / "outbox").glob("*.eml"))) == 3
     detail = client.get(response.headers["Location"]).get_data(as_text=True)
-    assert "Ivan Dolmetscher" in detail and "Dienstag, 2. März 2027, 09:30 Uhr" in detail
+    assert "Ivan Dolmetscher" in detail
+    assert f"{german_day(WINTER_TUESDAY, 'Dienstag')}, 09:30 Uhr" in detail
     assert detail.count("gesendet") >= 3
 
 
@@ -80,7 +82,7 @@ BAD_INPUT = [
     ("e-mail with newline", {"citizen_email": "erika@example.org\nBcc: x@example.org"},
      "citizen_email", "richtigen Format"),
     ("time in the past", {"day": "2020-01-01"}, "day", "in der Zukunft"),
-    ("not a date", {"day": "31.02.2027"}, "day", "Datum"),
+    ("not a date", {"day": f"31.02.{YEAR}"}, "day", "Datum"),
     ("not a time", {"clock": "25:61"}, "clock", "Uhrzeit"),
     ("duration 0", {"duration": "0"}, "duration", "zwischen 5 und 480 Minuten"),
     ("duration 1000", {"duration": "1000"}, "duration", "zwischen 5 und 480 Minuten"),
@@ -93,7 +95,7 @@ BAD_INPUT = [
     ("customer number with markup", {"customer_number": "<script>"}, "customer_number",
      "Kundennummer"),
     ("a time skipped by the clock change",
-     {"day": "2027-03-28", "clock": "02:30"}, "clock", "Zeitumstellung"),
+     {"day": CLOCKS_FORWARD.isoformat(), "clock": "02:30"}, "clock", "Zeitumstellung"),
 ]
 
 
@@ -131,14 +133,14 @@ def test_reschedule_moves_the_appointment_and_informs_everyone(client, anna):
     appt = db.session.query(Appointment).one()
     url = f"/beratung/termine/{appt.id}/verschieben"
     form = client.get(url).get_data(as_text=True)
-    assert 'value="2027-03-02"' in form and 'value="09:30"' in form
+    assert f'value="{WINTER_TUESDAY.isoformat()}"' in form and 'value="09:30"' in form
     token = csrf_token(client, url)
-    response = client.post(url, data={"csrf_token": token, "day": "2027-04-06",
+    response = client.post(url, data={"csrf_token": token, "day": SUMMER_TUESDAY.isoformat(),
                                       "clock": "14:15", "duration": "45"})
     assert response.status_code == 302
     db.session.refresh(appt)
     # Summer time: 14:15 in Berlin is 12:15 UTC.
-    assert appt.starts_at == datetime(2027, 4, 6, 12, 15, tzinfo=UTC)
+    assert appt.starts_at == datetime.combine(SUMMER_TUESDAY, time(12, 15), UTC)
     assert appt.duration_minutes == 45 and appt.sequence == 1
     kinds = [m.kind for m in db.session.query(OutgoingMail).order_by(OutgoingMail.id)]
     assert kinds == [MailKind.INVITATION] * 2 + [MailKind.UPDATE] * 2

@@ -8,12 +8,13 @@ from portal.extensions import db
 from portal.models import Appointment, AuditEvent, ParticipantRole
 from portal.scheduling import ParticipantSpec, create_appointment
 
+from .dates import YEAR
 from .helpers import appointment_form, csrf_token, login
 
 
 def _appointment_for(advisor) -> Appointment:
     return create_appointment(
-        advisor=advisor, starts_at=datetime(2027, 1, 12, 9, 0, tzinfo=UTC), duration_minutes=30,
+        advisor=advisor, starts_at=datetime(YEAR, 1, 12, 9, 0, tzinfo=UTC), duration_minutes=30,
         language="de",
         citizen=ParticipantSpec(ParticipantRole.CITIZEN, "Max Muster", "max@example.org"),
     ).appointment
@@ -97,7 +98,7 @@ def test_advisor_never_sees_or_changes_another_advisors_appointment(client, make
     assert client.post(f"/beratung/termine/{bernds.id}/absagen",
                        data={"csrf_token": token}).status_code == 404
     assert client.post(f"/beratung/termine/{bernds.id}/verschieben", data={
-        "csrf_token": token, "day": "2027-02-01", "clock": "10:00", "duration": "30",
+        "csrf_token": token, "day": f"{YEAR}-02-01", "clock": "10:00", "duration": "30",
     }).status_code == 404
     listing = client.get("/beratung/termine").get_data(as_text=True)
     assert "Max Muster" not in listing

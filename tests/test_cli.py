@@ -12,6 +12,7 @@ from portal.extensions import db
 from portal.models import Advisor, Appointment, OutgoingMail, Participant, Role
 from portal.timeutil import to_local
 
+from .dates import CLOCKS_FORWARD
 from .helpers import login
 
 
@@ -103,7 +104,8 @@ BAD_CLI = [
     ("unknown advisor", {"--advisor": "nobody@example.org"}, [], "nobody@example.org"),
     ("time in the past", {"--at": "2020-01-01T09:00"}, [], "Zukunft"),
     ("not a time", {"--at": "tomorrow"}, [], "2026-12-01T09:30"),
-    ("skipped by the clock change", {"--at": "2027-03-28T02:30"}, [], "clocks go forward"),
+    ("skipped by the clock change", {"--at": f"{CLOCKS_FORWARD.isoformat()}T02:30"}, [],
+     "clocks go forward"),
     ("duration 0", {"--duration": "0"}, [], "zwischen 5 und 480"),
     ("duration 1000", {"--duration": "1000"}, [], "zwischen 5 und 480"),
     ("empty name", {"--citizen-name": " "}, [], "Namen"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time, timedelta
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
@@ -20,10 +20,15 @@ from portal.scheduling import (
 )
 
 from .conftest import SmtpServer
+from .dates import DECEMBER_TUESDAY, YEAR, german_day
 from .helpers import html_part, ics_part, link_in, text_part
 
 pytestmark = pytest.mark.smtp
 BERLIN = ZoneInfo("Europe/Berlin")
+# 08:30 UTC on a Tuesday in December is 09:30 in Berlin (winter time).
+INVITED_FOR = datetime.combine(DECEMBER_TUESDAY, time(8, 30), UTC)
+WHEN_DE = f"{german_day(DECEMBER_TUESDAY, 'Dienstag')}, 09:30 Uhr"
+MOVED_TO = INVITED_FOR + timedelta(days=2, hours=4, minutes=30)  # Thursday 14:00 in Berlin
 
 
 def make(advisor, starts_at, language="de", others=()):
@@ -41,19 +46,19 @@ def calendar_of(msg):
 
 def test_invitation_reaches_the_smtp_server_complete(app, client, make_advisor, smtp_server):
     advisor = make_advisor()
-    outcome = make(advisor, datetime(2026, 12, 1, 8, 30, tzinfo=UTC), others=[
+    outcome = make(advisor, INVITED_FOR, others=[
         ParticipantSpec(ParticipantRole.INTERPRETER, "Ivan Dolmetscher", "ivan@example.org")])
 
     assert sorted(smtp_server.recipients()) == ["erika@example.org", "ivan@example.org"]
     citizen_mail = next(m for m in smtp_server.messages if m["To"] == "erika@example.org")
     assert "Jobcenter Musterstadt" in citizen_mail["Subject"]
-    assert "Dienstag, 1. Dezember 2026, 09:30 Uhr" in citizen_mail["Subject"]
+    assert WHEN_DE in citizen_mail["Subject"]
     assert citizen_mail["From"] == "Jobcenter Musterstadt <videotermin@jobcenter.example>"
     assert citizen_mail["Message-ID"]
 
     text, html = text_part(citizen_mail), html_part(citizen_mail)
     for part in (text, html):
-        assert "Dienstag, 1. Dezember 2026, 09:30 Uhr" in part
+        assert WHEN_DE in part
         assert "Jobcenter Musterstadt" in part
         assert "Chrome, Firefox, Safari oder Edge" in part
         assert "Ausweis" in part  # the citizen brings an ID document
@@ -72,7 +77,7 @@ def test_invitation_reaches_the_smtp_server_complete(app, client, make_advisor, 
     response = client.get(urlsplit(link).path)
     assert response.status_code == 302 and response.headers["Location"] == "/termin"
     start = client.get("/termin").get_data(as_text=True)
-    assert "Dienstag, 1. Dezember 2026, 09:30 Uhr" in start
+    assert WHEN_DE in start
 
     # Delivered mail is not kept with its link in the database.
     rows = db.session.query(OutgoingMail).all()
@@ -80,9 +85,9 @@ def test_invitation_reaches_the_smtp_server_complete(app, client, make_advisor, 
 
 
 def test_invitation_in_english(app, make_advisor, smtp_server):
-    make(make_advisor(), datetime(2026, 12, 1, 8, 30, tzinfo=UTC), language="en")
+    make(make_advisor(), INVITED_FOR, language="en")
     msg = smtp_server.messages[0]
-    assert "Tuesday, 1 December 2026, 9:30 AM" in msg["Subject"]
+    assert f"Tuesday, {DECEMBER_TUESDAY.day} December {YEAR}, 9:30 AM" in msg["Subject"]
     assert "Your personal link" in text_part(msg)
     assert "identity document" in html_part(msg)
 
@@ -108,23 +113,23 @@ def test_calendar_file_on_the_day_the_clocks_change(app, make_advisor, smtp_serv
 
 
 def test_reschedule_sends_an_update_with_a_new_link(app, client, make_advisor, smtp_server):
-    outcome = make(make_advisor(), datetime(2026, 12, 1, 8, 30, tzinfo=UTC))
+    outcome = make(make_advisor(), INVITED_FOR)
     first = smtp_server.messages[0]
     old_link = link_in(first)
     _, first_event = calendar_of(first)
 
     reschedule_appointment(outcome.appointment,
-                           starts_at=datetime(2026, 12, 3, 13, 0, tzinfo=UTC),
+                           starts_at=MOVED_TO,
                            duration_minutes=45)
     update = smtp_server.messages[1]
-    assert "Donnerstag, 3. Dezember 2026, 14:00 Uhr" in update["Subject"]
-    assert "1. Dezember 2026, 09:30 Uhr" in text_part(update)  # mentions the old time
+    assert f"{german_day(MOVED_TO.date(), 'Donnerstag')}, 14:00 Uhr" in update["Subject"]
+    assert WHEN_DE.split(", ", 1)[1] in text_part(update)  # mentions the old time
     cal, event = calendar_of(update)
     assert str(cal["METHOD"]) == "REQUEST"
     assert event["UID"] == first_event["UID"]
     assert int(event["SEQUENCE"]) == 1
-    assert event.decoded("DTSTART").astimezone(UTC) == datetime(2026, 12, 3, 13, 0, tzinfo=UTC)
-    assert event.decoded("DTEND").astimezone(UTC) == datetime(2026, 12, 3, 13, 45, tzinfo=UTC)
+    assert event.decoded("DTSTART").astimezone(UTC) == MOVED_TO
+    assert event.decoded("DTEND").astimezone(UTC) == MOVED_TO + timedelta(minutes=45)
     new_link = link_in(update)
     assert new_link != old_link
     assert client.get(urlsplit(old_link).path).status_code == 404
@@ -132,7 +137,7 @@ def test_reschedule_sends_an_update_with_a_new_link(app, client, make_advisor, s
 
 
 def test_cancel_sends_a_calendar_cancellation(app, client, make_advisor, smtp_server):
-    outcome = make(make_advisor(), datetime(2026, 12, 1, 8, 30, tzinfo=UTC))
+    outcome = make(make_advisor(), INVITED_FOR)
     link = link_in(smtp_server.messages[0])
     cancel_appointment(outcome.appointment)
     cancellation = smtp_server.messages[1]
@@ -147,7 +152,7 @@ def test_cancel_sends_a_calendar_cancellation(app, client, make_advisor, smtp_se
 
 def test_smtp_down_loses_nothing_and_delivers_later(app, make_advisor, smtp_port, runner):
     app.config["MAIL_RETRY_BASE_SECONDS"] = 0  # retry at once in this test
-    outcome = make(make_advisor(), datetime(2026, 12, 1, 8, 30, tzinfo=UTC))
+    outcome = make(make_advisor(), INVITED_FOR)
     # Nothing listens on the port: the appointment exists, the mail waits.
     assert outcome.appointment.id is not None
     row = db.session.query(OutgoingMail).one()
@@ -172,7 +177,7 @@ def test_smtp_down_loses_nothing_and_delivers_later(app, make_advisor, smtp_port
 
 def test_failed_delivery_backs_off_and_gives_up(app, make_advisor):
     app.config.update(MAIL_MAX_ATTEMPTS=3, MAIL_RETRY_BASE_SECONDS=60)
-    make(make_advisor(), datetime(2026, 12, 1, 8, 30, tzinfo=UTC))
+    make(make_advisor(), INVITED_FOR)
     row = db.session.query(OutgoingMail).one()
     first_wait = row.next_attempt_at - datetime.now(UTC)
     assert 50 < first_wait.total_seconds() <= 60

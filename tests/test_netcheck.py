@@ -96,6 +96,19 @@ def test_endpoints_are_rate_limited(app, client):
     assert codes == [204] * 5 + [429]
 
 
+def test_bulk_endpoints_share_a_volume_budget(app, client):
+    app.config["NETCHECK_VOLUME_LIMIT"] = "3 per minute"  # MiB per address
+    mib = 1024 * 1024
+    assert client.get(f"/netcheck/download?bytes={2 * mib}").status_code == 200
+    assert client.post("/netcheck/upload", data=b"x" * mib,
+                       content_type="application/octet-stream").status_code == 200
+    # The budget is spent, whichever way the bytes would flow; pings still answer.
+    assert client.get("/netcheck/download?bytes=1000").status_code == 429
+    assert client.post("/speedtest/upload.php", data=b"x" * 10).status_code == 429
+    assert client.get("/speedtest/random350x350.jpg").status_code == 429
+    assert client.get("/netcheck/ping").status_code == 204
+
+
 def test_speedtest_mini_shape(client):
     assert client.get("/speedtest/latency.txt").data.startswith(b"test=test")
     assert client.get("/speedtest/upload.php").data.strip() == b"size=0"

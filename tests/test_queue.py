@@ -52,6 +52,23 @@ def test_no_show_and_cancelled_states(app, staff, advisor):
     assert rows(html)[str(late.citizen.id)] == "no_show"
 
 
+def test_queue_spans_midnight_for_open_waiting_rooms(app, staff, advisor):
+    # Stands in for 23:50 and an appointment at 00:05: another day, but its waiting room is
+    # open, so whoever waits there must be on the queue. Days away, it is not.
+    app.config["WAITING_ROOM_OPENS_MINUTES"] = 3 * 24 * 60
+    soon, paths = book(advisor, starts_in=timedelta(days=2))
+    later, _ = book(advisor, starts_in=timedelta(days=4))
+    to_waiting_room(app.test_client(), paths["citizen"])
+    # A call that began yesterday evening and is still within its grace period stays too.
+    app.config["LINK_GRACE_MINUTES"] = 2 * 24 * 60
+    running, _ = book(advisor, starts_in=timedelta(days=-1, hours=-1))
+    over, _ = book(advisor, starts_in=timedelta(days=-4))
+    states = rows(staff.get("/beratung/warteschlange").get_data(as_text=True))
+    assert states[str(soon.citizen.id)] == "waiting"
+    assert str(running.citizen.id) in states
+    assert str(later.citizen.id) not in states and str(over.citizen.id) not in states
+
+
 def test_unchanged_queue_poll_is_204_and_a_change_returns_the_fragment(app, staff, advisor):
     appointment, paths = book(advisor)
     first = staff.get("/beratung/warteschlange", headers=HTMX)

@@ -28,11 +28,29 @@ CSRF_VALUE = re.compile(r'name="csrf_token" value="[^"]*"')
 
 
 def _todays_appointments(show_all: bool) -> list[Appointment]:
-    start = to_local(utcnow()).replace(hour=0, minute=0, second=0, microsecond=0)
+    """Today's appointments (local day) and any whose waiting room is open right now.
+
+    Around midnight the local day alone would hide a citizen already waiting for
+    00:05, or one rejoining a call that began at 23:45.
+    """
+    now = utcnow()
+    config = current_app.config
+    opens_early = timedelta(minutes=config["WAITING_ROOM_OPENS_MINUTES"])
+    lingers = timedelta(minutes=config["MAX_DURATION_MINUTES"] + config["LINK_GRACE_MINUTES"])
+    day_start = to_local(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    day_end = day_start + timedelta(days=1)
     query = visible_appointments(everyone=show_all).where(
-        Appointment.starts_at >= start, Appointment.starts_at < start + timedelta(days=1)
+        Appointment.starts_at >= min(day_start, now - lingers),
+        Appointment.starts_at < max(day_end, now + opens_early),
     ).order_by(Appointment.starts_at)
-    return list(db.session.scalars(query))
+    grace = timedelta(minutes=config["LINK_GRACE_MINUTES"])
+
+    def shown(appointment: Appointment) -> bool:
+        if day_start <= appointment.starts_at < day_end:
+            return True
+        return appointment.starts_at - opens_early <= now <= appointment.ends_at + grace
+
+    return [a for a in db.session.scalars(query) if shown(a)]
 
 
 def _render_queue(show_all: bool):

@@ -7,6 +7,7 @@ Without a configured MAIL_SERVER, messages are written as .eml files to OUTBOX_D
 
 from __future__ import annotations
 
+import secrets
 import smtplib
 import ssl
 from datetime import timedelta
@@ -92,7 +93,8 @@ class FileTransport(_Transport):
     def send(self, sender: str, recipient: str, raw: bytes) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
-        path = self.folder / f"{stamp}.eml"
+        # Sorts by time; the random part keeps two mails of one clock tick apart.
+        path = self.folder / f"{stamp}-{secrets.token_hex(4)}.eml"
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(raw)
         tmp.replace(path)  # readers never see half a file

@@ -13,8 +13,38 @@ CHUNK = 64 * 1024
 MINI_SIZES = (350, 500, 750, 1000, 1500, 2000, 2500, 3000, 3500, 4000)
 
 
+MIB = 1024 * 1024
+
+
 def _limit() -> str:
     return current_app.config["NETCHECK_RATE_LIMIT"]
+
+
+def _volume_limit() -> str:
+    return current_app.config["NETCHECK_VOLUME_LIMIT"]
+
+
+def _requested_mib() -> int:
+    """What a request will move, in MiB rounded up: the volume limit's cost.
+
+    Caps per request alone would still let one address pull gigabytes a minute;
+    counting requests alone would cut off a check on a fast line, which sends many.
+    """
+    if request.method == "POST":
+        size = request.content_length
+        if size is None:  # chunked: it may be as large as the cap
+            size = current_app.config["NETCHECK_UPLOAD_MAX_BYTES"]
+    elif request.view_args and "n" in request.view_args:
+        size = 2 * request.view_args["n"] ** 2
+    else:
+        raw = request.args.get("bytes", "")
+        size = int(raw) if re.fullmatch(r"[0-9]{1,12}", raw) else 0
+    size = min(size, current_app.config["NETCHECK_DOWNLOAD_MAX_BYTES"])
+    return -(-size // MIB)
+
+
+# One budget for all bulk endpoints of an address, counted in MiB.
+_volume = limiter.shared_limit(_volume_limit, scope="netcheck-volume", cost=_requested_mib)
 
 
 def _no_store(response: Response) -> Response:
@@ -62,6 +92,7 @@ def ping():
 
 @bp.get("/netcheck/download")
 @limiter.limit(_limit)
+@_volume
 def download():
     raw = request.args.get("bytes", "")
     cap = current_app.config["NETCHECK_DOWNLOAD_MAX_BYTES"]
@@ -73,6 +104,7 @@ def download():
 @bp.post("/netcheck/upload")
 @csrf.exempt  # carries no state change; random bytes in, a byte count out
 @limiter.limit(_limit)
+@_volume
 def upload():
     return _no_store(jsonify(bytes=_read_upload()))
 
@@ -87,6 +119,7 @@ def mini_latency():
 
 @bp.get("/speedtest/random<int:n>x<int:m>.jpg")
 @limiter.limit(_limit)
+@_volume
 def mini_download(n: int, m: int):
     if n != m or n not in MINI_SIZES:
         abort(404)
@@ -97,6 +130,7 @@ def mini_download(n: int, m: int):
 @bp.route("/speedtest/upload.php", methods=["GET", "POST"])
 @csrf.exempt
 @limiter.limit(_limit)
+@_volume
 def mini_upload():
     # A GET is speedtest-cli's probe for the upload endpoint: it wants one line "size=N".
     size = _read_upload() if request.method == "POST" else 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from playwright.sync_api import expect
 
 from ..journey_helpers import book
 from .steps import (
@@ -115,7 +116,7 @@ def test_reload_and_reopening_the_link_reconnect_without_new_admission(
 
     citizen.reload()
     wait_for_video(citizen, advisor)
-    assert advisor.locator("[data-tiles] figure").count() == 2  # the old connection is gone
+    expect(advisor.locator("[data-tiles] figure")).to_have_count(2)  # the old one is gone
 
     # The connection dropped entirely: the link from the e-mail, in a new browser.
     citizen.context.close()
@@ -139,7 +140,8 @@ def test_leaving_and_reentering_the_waiting_room(live_server, chromium, contexts
 
 
 def test_closing_the_tab_shows_connection_lost(live_server, chromium, contexts):
-    live_server.app.config["PRESENCE_TIMEOUT_SECONDS"] = 3
+    # Longer than the 5 s between presence writes, so an open tab never looks lost.
+    live_server.app.config["PRESENCE_TIMEOUT_SECONDS"] = 8
     appointment_id, links, ids = _book(live_server)
     citizen, advisor = _waiting_with_advisor(live_server, chromium, contexts, ids,
                                              links["citizen"])
@@ -159,7 +161,7 @@ def test_advisor_message_is_announced_in_the_waiting_room(live_server, chromium,
     message = citizen.locator("[aria-live=polite] [data-advisor-message]")
     message.wait_for()
     assert message.inner_text() == "Ich komme fünf Minuten später."
-    assert advisor.input_value(f"#message-{appointment_id}") == ""
+    expect(advisor.locator(f"#message-{appointment_id}")).to_have_value("")
 
 
 def test_admission_in_a_background_tab_changes_the_title(live_server, chromium, contexts):
