@@ -40,8 +40,11 @@ export async function latency(url, count = 10) {
 }
 
 // Runs `streams` parallel loops until stop; `counter.bytes` grows as data is confirmed.
-// Measures the rate after the warm-up and stops early once it is stable.
-async function measure(loop, { streams, maxMs, onProgress }) {
+// Measures the rate after the warm-up and stops early once it is stable. If the first
+// samples show more than `moreAboveBps`, `more` loops join while still warming up: a fast
+// link needs several streams to fill, while on a slow one many streams share a tiny queue,
+// lose packets together and leave the line idle, which makes the figure jump.
+async function measure(loop, { streams, more = 0, moreAboveBps = Infinity, maxMs, onProgress }) {
   const counter = { bytes: 0 };
   const controller = new AbortController();
   const started = now();
@@ -50,13 +53,18 @@ async function measure(loop, { streams, maxMs, onProgress }) {
   const rates = [];
   let result = 0;
 
-  const loops = Array.from({ length: streams }, () =>
-    loop(counter, controller.signal).catch(() => {}));
+  const start = () => loop(counter, controller.signal).catch(() => {});
+  const loops = Array.from({ length: streams }, start);
+  let joined = false;
 
   await new Promise((resolve) => {
     const timer = setInterval(() => {
       const t = now();
       const elapsed = t - started;
+      if (!joined && warmAt === null && (counter.bytes * 8) / (elapsed / 1000) > moreAboveBps) {
+        joined = true;
+        for (let i = 0; i < more; i += 1) loops.push(start());
+      }
       if (warmAt === null && elapsed >= WARMUP_MS) {
         warmAt = t;
         warmBytes = counter.bytes;
@@ -81,12 +89,12 @@ async function measure(loop, { streams, maxMs, onProgress }) {
   return result;
 }
 
-export function download(url, { maxMs = 4000, streams = 4, onProgress } = {}) {
+export function download(url, { maxMs = 4000, onProgress } = {}) {
   const loop = async (counter, signal) => {
     let size = 100 * 1024; // growing request sizes: slow links finish, fast ones keep going
     while (!signal.aborted) {
       const response = await fetch(`${url}?bytes=${size}&t=${Math.random()}`,
-        { cache: "no-store", signal });
+        { cache: "no-store", credentials: "omit", signal });
       if (!response.ok) throw new Error(`download answered ${response.status}`);
       const reader = response.body.getReader();
       const begun = now();
@@ -98,7 +106,7 @@ export function download(url, { maxMs = 4000, streams = 4, onProgress } = {}) {
       if (now() - begun < 1000) size = Math.min(size * 4, 16 * 1024 * 1024);
     }
   };
-  return measure(loop, { streams, maxMs, onProgress });
+  return measure(loop, { streams: 2, more: 2, moreAboveBps: 2e6, maxMs, onProgress });
 }
 
 const MAX_UPLOAD = 4 * 1024 * 1024; // Chrome on phones limits large blobs
@@ -146,7 +154,8 @@ export async function upload(url, { maxMs = 4000, guessBps = 0, onProgress } = {
     while (stopAt === null) {
       const begun = now();
       const response = await fetch(`${url}?t=${Math.random()}`, {
-        method: "POST", body: randomBlob(size), cache: "no-store", signal: controller.signal,
+        method: "POST", body: randomBlob(size), cache: "no-store", credentials: "omit",
+        signal: controller.signal,
         headers: { "Content-Type": "application/octet-stream" },
       });
       if (!response.ok) throw new Error(`upload answered ${response.status}`);
