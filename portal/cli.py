@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from flask_babel import gettext as _
 from sqlalchemy import func, select
 
 from . import validation as v
@@ -39,9 +40,9 @@ def add_advisor(email: str, name: str, password: str, *, admin: bool = False) ->
     if msg := v.check_email(email):
         fail(msg)
     if len(password) < 12:
-        fail("The password must be at least 12 characters long.")
+        fail(_("The password must be at least 12 characters long."))
     if find_advisor(email):
-        fail(f"An advisor with the e-mail address {email} already exists.")
+        fail(_("An advisor with the e-mail address %(email)s already exists.", email=email))
     advisor = Advisor(name=name.strip(), email=v.normalise_email(email).lower(),
                       role=Role.ADMIN if admin else Role.ADVISOR)
     advisor.set_password(password)
@@ -68,11 +69,12 @@ def advisor_add(email: str, name: str, admin: bool, password_stdin: bool) -> Non
 def parse_participant(value: str) -> ParticipantSpec:
     parts = value.split(":", 2)
     if len(parts) != 3:
-        fail(f"--participant must look like ROLE:NAME:EMAIL, not {value!r}.")
+        fail(_("--participant must look like ROLE:NAME:EMAIL, not %(value)r.", value=value))
     role_raw, name, email = parts
     role = v.parse_role(role_raw)
     if role not in v.EXTRA_ROLES:
-        fail(f"Unknown role {role_raw!r}: use interpreter, legal_representative or other.")
+        fail(_("Unknown role %(role)r: use interpreter, legal_representative or other.",
+               role=role_raw))
     for msg in (v.check_name(name), v.check_email(email)):
         if msg:
             fail(f"{value!r}: {msg}")
@@ -83,15 +85,16 @@ def parse_local_start(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        fail(f"--at must be a date and time like 2026-12-01T09:30, not {value!r}.")
+        fail(_("--at must be a date and time like 2026-12-01T09:30, not %(value)r.", value=value))
     if not v.MIN_YEAR <= parsed.year <= v.MAX_YEAR:
-        fail(f"--at must lie between {v.MIN_YEAR} and {v.MAX_YEAR}.")
+        fail(_("--at must lie between %(first)d and %(last)d.", first=v.MIN_YEAR, last=v.MAX_YEAR))
     if parsed.tzinfo is not None:
         return parsed.astimezone(UTC)
     try:
         return from_local(parsed.date(), parsed.time())
     except NonexistentLocalTime:
-        fail(f"{value} does not exist in {current_app.config['TIMEZONE']} (clocks go forward).")
+        fail(_("%(value)s does not exist in %(zone)s (clocks go forward).", value=value,
+               zone=current_app.config["TIMEZONE"]))
 
 
 @appointment_cli.command("add")
@@ -112,7 +115,7 @@ def appointment_add(advisor_email, at, duration, citizen_name, citizen_email, cu
     """Create an appointment and send the invitations."""
     advisor = find_advisor(advisor_email)
     if advisor is None or not advisor.active:
-        fail(f"No active advisor with the e-mail address {advisor_email}.")
+        fail(_("No active advisor with the e-mail address %(email)s.", email=advisor_email))
     starts_at = parse_local_start(at)
     for msg in (v.check_start(starts_at), v.check_duration(duration),
                 v.check_name(citizen_name), v.check_email(citizen_email),
@@ -120,7 +123,7 @@ def appointment_add(advisor_email, at, duration, citizen_name, citizen_email, cu
         if msg:
             fail(msg)
     if topic and len(topic) > 200:
-        fail("The topic must be 200 characters or fewer.")
+        fail(_("The topic must be 200 characters or fewer."))
     others = [parse_participant(p) for p in participants]
     citizen = ParticipantSpec(ParticipantRole.CITIZEN, citizen_name.strip(),
                               v.normalise_email(citizen_email),
@@ -180,11 +183,13 @@ def netcheck_command(url: str, seconds: float, as_json: bool) -> None:
 @retention_cli.command("purge")
 def retention_purge() -> None:
     """Erase personal data of appointments that ended RETENTION_DAYS ago (run daily)."""
-    from .retention import purge
+    from .retention import purge, purge_outbox_files
 
     erased = purge()
+    removed = purge_outbox_files()
     click.echo(f"{erased} participants erased "
-               f"(appointments older than {current_app.config['RETENTION_DAYS']} days).")
+               f"(appointments older than {current_app.config['RETENTION_DAYS']} days), "
+               f"{removed} outbox files removed.")
 
 
 def register_cli(app: Flask) -> None:

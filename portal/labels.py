@@ -62,7 +62,20 @@ def grade_label(grade: str) -> str:
     }.get(grade, grade)
 
 
+def warning_label(warning: str) -> str:
+    return {
+        "camera_black": _("picture black"),
+        "camera_frozen": _("picture frozen"),
+        "camera_slow": _("picture jerky"),
+        "microphone_clipping": _("microphone overdriven"),
+        "media_blocked": _("camera/microphone blocked"),
+        "uncertain": _("check incomplete"),
+        "network_slow": _("connection weak"),
+    }.get(warning, warning)
+
+
 def init_app(app: Flask) -> None:
+    app.add_template_global(warning_label)
     app.add_template_global(outcome_label)
     app.add_template_global(grade_label)
     app.add_template_global(role_label)

@@ -88,6 +88,8 @@ class MailKind(enum.StrEnum):
     INVITATION = "invitation"
     UPDATE = "update"
     CANCELLATION = "cancellation"
+    # To the advisor: a participant cancelled (linked to the appointment, not a participant).
+    CANCELLED_BY_PARTICIPANT = "cancelled_by_participant"
 
 
 class MailStatus(enum.StrEnum):
@@ -207,8 +209,8 @@ class Participant(db.Model):
         self.erased_at = utcnow()
         for m in self.mails:
             m.erase_personal_data()
-        for check in self.device_checks:
-            check.erase_personal_data()
+        # Device, address and measurements describe this person's set-up: all of it goes.
+        self.device_checks.clear()
 
 
 class OutgoingMail(db.Model):
@@ -282,10 +284,6 @@ class DeviceCheck(db.Model):
     continued_with_warning: Mapped[bool] = mapped_column(default=False)
 
     participant: Mapped[Participant] = relationship(back_populates="device_checks")
-
-    def erase_personal_data(self) -> None:
-        self.ip_address = self.user_agent = None
-        self.browser = self.browser_version = self.os = self.device_type = None
 
 
 class CallPeer(db.Model):

@@ -8,13 +8,14 @@ fields are erased.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from flask import current_app
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import selectinload
 
 from .extensions import db
-from .models import Appointment, CallPeer, CallSignal, Participant, utcnow
+from .models import Appointment, CallPeer, CallSignal, OutgoingMail, Participant, utcnow
 
 
 def purge(now: datetime | None = None) -> int:
@@ -41,7 +42,27 @@ def purge(now: datetime | None = None) -> int:
                 erased += 1
         appointment.topic = None
         appointment.waiting_message = None
+        # Mail to the advisor names a participant too.
+        db.session.execute(update(OutgoingMail).where(
+            OutgoingMail.appointment_id == appointment.id, OutgoingMail.participant_id.is_(None)
+        ).values(recipient=None, message=None, last_error=None))
         db.session.execute(delete(CallSignal).where(CallSignal.appointment_id == appointment.id))
         db.session.execute(delete(CallPeer).where(CallPeer.appointment_id == appointment.id))
     db.session.commit()
     return erased
+
+
+def purge_outbox_files(now: datetime | None = None) -> int:
+    """Without an SMTP server, mails are written to OUTBOX_DIR whole (names, links):
+    they go RETENTION_DAYS after they were written. Returns the number of files removed."""
+    folder = Path(current_app.config["OUTBOX_DIR"])
+    cutoff = ((now or utcnow()) - timedelta(days=current_app.config["RETENTION_DAYS"])).timestamp()
+    removed = 0
+    for path in folder.glob("*.eml") if folder.is_dir() else ():
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:  # removed meanwhile by another run
+            continue
+    return removed

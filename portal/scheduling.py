@@ -11,7 +11,7 @@ from datetime import datetime
 
 from .extensions import db
 from .mailing import outbox
-from .mailing.compose import compose
+from .mailing.compose import compose, compose_cancellation_notice
 from .models import (
     Advisor,
     Appointment,
@@ -138,6 +138,9 @@ def cancel_appointment(appointment: Appointment, *, actor: str = "advisor",
     appointment.sequence += 1
     links = {p: None for p in appointment.participants if p.erased_at is None}
     rows = _mail_everyone(appointment, MailKind.CANCELLATION, links)
+    if by_participant is not None and appointment.advisor.active:
+        rows.append(outbox.queue(appointment, None, MailKind.CANCELLED_BY_PARTICIPANT,
+                                 compose_cancellation_notice(appointment, by_participant)))
     audit("appointment.cancelled", actor=actor, advisor=acting, appointment=appointment,
           participant=by_participant)
     _commit_and_deliver(rows)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 from flask import Flask, request
 
 CSP = (
@@ -11,7 +14,28 @@ CSP = (
 )
 
 
+PERSONAL_LINK = re.compile(r"/t/[^\s\"?]+")
+# Access logs of the development server and of gunicorn.
+ACCESS_LOGGERS = ("werkzeug", "gunicorn.access")
+
+
+class MaskLinkTokens(logging.Filter):
+    """A personal link's token in an access log would let anyone reading the log in."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "/t/" in message:
+            record.msg, record.args = PERSONAL_LINK.sub("/t/…", message), None
+        return True
+
+
+_mask = MaskLinkTokens()
+
+
 def init_app(app: Flask) -> None:
+    for name in ACCESS_LOGGERS:
+        logging.getLogger(name).addFilter(_mask)  # the same filter object is added once
+
     @app.after_request
     def set_headers(response):
         h = response.headers

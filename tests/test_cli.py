@@ -38,7 +38,7 @@ def test_advisor_add_asks_for_the_password(runner):
 @pytest.mark.parametrize("args, stdin, message", [
     (["not-an-email", "--name", "X"], "long enough password\n", "E-Mail-Adresse"),
     (["e@jobcenter.example", "--name", "Line\nBreak"], "long enough password\n", "Zeile"),
-    (["e@jobcenter.example", "--name", "E"], "short\n", "12 characters"),
+    (["e@jobcenter.example", "--name", "E"], "short\n", "12 Zeichen"),
 ])
 def test_advisor_add_rejects_bad_input(runner, args, stdin, message):
     result = runner.invoke(args=["advisor", "add", *args, "--password-stdin"], input=stdin)
@@ -51,7 +51,7 @@ def test_advisor_add_refuses_duplicates(runner, make_advisor):
     make_advisor()
     result = runner.invoke(args=["advisor", "add", "ANNA.berater@jobcenter.example", "--name",
                                  "Anna", "--password-stdin"], input="long enough password\n")
-    assert result.exit_code != 0 and "already exists" in result.output
+    assert result.exit_code != 0 and "gibt bereits" in result.output
 
 
 def future_local(days=3) -> str:
@@ -105,15 +105,15 @@ BAD_CLI = [
     ("time in the past", {"--at": "2020-01-01T09:00"}, [], "Zukunft"),
     ("not a time", {"--at": "tomorrow"}, [], "2026-12-01T09:30"),
     ("skipped by the clock change", {"--at": f"{CLOCKS_FORWARD.isoformat()}T02:30"}, [],
-     "clocks go forward"),
+     "Uhren werden vorgestellt"),
     ("duration 0", {"--duration": "0"}, [], "zwischen 5 und 480"),
     ("duration 1000", {"--duration": "1000"}, [], "zwischen 5 und 480"),
     ("empty name", {"--citizen-name": " "}, [], "Namen"),
     ("newline in name", {"--citizen-name": "Erika\nBcc: x@example.org"}, [], "Zeile"),
     ("overlong name", {"--citizen-name": "E" * 200}, [], "120"),
     ("invalid e-mail", {"--citizen-email": "erika@@example"}, [], "Format"),
-    ("unknown role", {}, ["--participant", "spy:Sam:sam@example.org"], "Unknown role"),
-    ("participant not ROLE:NAME:EMAIL", {}, ["--participant", "interpreter"], "ROLE:NAME:EMAIL"),
+    ("unknown role", {}, ["--participant", "spy:Sam:sam@example.org"], "Unbekannte Rolle"),
+    ("participant not ROLE:NAME:EMAIL", {}, ["--participant", "interpreter"], "ROLLE:NAME:E-MAIL"),
     ("participant with bad e-mail", {}, ["--participant", "other:Sam:nope"], "Format"),
     ("unknown language", {"--lang": "fr"}, [], "fr"),
 ]

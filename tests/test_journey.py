@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
 from portal.extensions import db
 from portal.models import (
     AuditEvent,
@@ -15,8 +17,9 @@ from portal.models import (
     Participant,
     utcnow,
 )
+from portal.timeutil import to_local
 
-from .helpers import csrf_token
+from .helpers import csrf_token, parse_mail
 from .journey_helpers import PHONE_UA, book, consent, device_check, to_waiting_room
 
 HTMX = {"HX-Request": "true"}
@@ -218,11 +221,18 @@ def test_leaving_and_coming_back_to_the_waiting_room(client, advisor):
     assert fresh(appointment.citizen.id).journey_state is JourneyState.WAITING
 
 
-def test_too_early_shows_when_the_waiting_room_opens(client, advisor):
-    appointment, paths = book(advisor, starts_in=timedelta(hours=2))
+@pytest.mark.parametrize("starts_in, how_long", [
+    (timedelta(hours=2), "in 90 Minuten"),
+    (timedelta(hours=10, minutes=30), "in etwa 10 Stunden"),
+    (timedelta(days=5), "in 5 Tagen"),
+])
+def test_too_early_shows_when_the_waiting_room_opens(client, advisor, starts_in, how_long):
+    appointment, paths = book(advisor, starts_in=starts_in)
     client.get(paths["citizen"])
     start = client.get("/termin").get_data(as_text=True)
-    assert "öffnet" in start  # the waiting room opens ... (time and minutes until then)
+    opens = to_local(appointment.starts_at - timedelta(minutes=30)).strftime("%H:%M")
+    assert f"öffnet um {opens}" in start
+    assert how_long in start
     consent(client)
     device_check(client)
     page = client.get("/termin/wartebereich").get_data(as_text=True)
@@ -258,7 +268,14 @@ def test_participant_can_cancel_with_confirmation(client, advisor, tmp_path):
     assert appointment.status.value == "cancelled"
     event = db.session.query(AuditEvent).filter_by(action="appointment.cancelled").one()
     assert (event.actor, event.participant_id) == ("participant", appointment.citizen.id)
-    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 4  # 2 invitations, 2 cancellations
+    # 2 invitations, 2 cancellations and a notice to the advisor
+    mails = [parse_mail(f.read_bytes()) for f in sorted((tmp_path / "outbox").glob("*.eml"))]
+    assert len(mails) == 5
+    notice = next(m for m in mails if m["To"] == advisor.email)
+    assert "Abgesagt von Erika Mustermann" in notice["Subject"]
+    body = notice.get_content()
+    assert "Erika Mustermann (Kundin oder Kunde) hat den Videotermin" in body
+    assert f"/beratung/termine/{appointment.id}" in body
     assert client.get(paths["citizen"]).status_code == 404
 
 

@@ -6,10 +6,10 @@ import json
 from datetime import timedelta
 
 from portal.extensions import db
-from portal.models import AuditEvent, JourneyState, Participant, utcnow
+from portal.models import AuditEvent, DeviceCheck, JourneyState, Participant, utcnow
 
 from .helpers import csrf_token, login
-from .journey_helpers import book, to_waiting_room
+from .journey_helpers import book, consent, device_check, to_waiting_room
 
 HTMX = {"HX-Request": "true"}
 
@@ -50,6 +50,29 @@ def test_no_show_and_cancelled_states(app, staff, advisor):
     late, _ = book(advisor, starts_in=timedelta(minutes=-50))
     html = staff.get("/beratung/warteschlange").get_data(as_text=True)
     assert rows(html)[str(late.citizen.id)] == "no_show"
+
+
+def test_queue_shows_warnings_and_jitter_and_survives_partial_figures(app, staff, advisor):
+    appointment, paths = book(advisor, interpreter=True)
+    citizen = app.test_client()
+    citizen.get(paths["citizen"])
+    consent(citizen)
+    device_check(citizen, warnings="camera_frozen,microphone_clipping,bogus", jitter_ms="7.4")
+    # A hand-made request with half the network figures: nothing of them is kept.
+    interpreter = app.test_client()
+    interpreter.get(paths["interpreter"])
+    consent(interpreter)
+    device_check(interpreter, confirm=True, upload_kbps="", rtt_ms="abc")
+    response = staff.get("/beratung/warteschlange")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Bild eingefroren" in html and "Mikrofon übersteuert" in html
+    assert "bogus" not in html
+    assert "Jitter 7 ms" in html
+    partial = db.session.query(DeviceCheck).filter_by(
+        participant_id=appointment.participants[1].id).one()
+    assert (partial.download_kbps, partial.upload_kbps, partial.rtt_ms, partial.jitter_ms) == (
+        None, None, None, None)
 
 
 def test_queue_spans_midnight_for_open_waiting_rooms(app, staff, advisor):

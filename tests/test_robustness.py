@@ -21,7 +21,7 @@ from portal.models import (
 from portal.scheduling import cancel_appointment, reschedule_appointment
 
 from .helpers import appointment_form, csrf_token
-from .journey_helpers import book, consent, to_waiting_room
+from .journey_helpers import book, consent, device_check, to_waiting_room
 
 HTMX = {"HX-Request": "true"}
 
@@ -109,16 +109,18 @@ def test_rescheduling_sends_admitted_people_back_to_the_waiting_room(app, client
 
 
 def test_agreeing_again_after_withdrawing_leads_back_to_the_waiting_room(client, advisor):
+    # Withdrawing deletes the device check with everything it measured; agreeing again
+    # means a new check, then the waiting room.
     appointment, paths = book(advisor)
     to_waiting_room(client, paths["citizen"])
     consent(client, agree=False)  # a withdrawal
     db.session.expire_all()
     citizen = db.session.get(Participant, appointment.citizen.id)
     assert citizen.consents[-1].decision is ConsentDecision.WITHDRAWN
-    check = db.session.query(DeviceCheck).one()
-    assert check.ip_address is None and check.user_agent is None  # what consent allowed goes
+    assert db.session.query(DeviceCheck).count() == 0  # what consent allowed goes
     response = consent(client)
-    assert response.headers["Location"] == "/termin/wartebereich"
+    assert response.headers["Location"] == "/termin/technik"
+    assert device_check(client).headers["Location"] == "/termin/wartebereich"
     client.get("/termin/wartebereich")
     db.session.expire_all()
     assert db.session.get(Participant, citizen.id).journey_state is JourneyState.WAITING

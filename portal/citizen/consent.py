@@ -54,11 +54,11 @@ def consent():
                                    participant=participant, missing_choice=True), 422
         agreed_before = participant.has_consented
         if decision == "decline":
-            # Declining after agreeing withdraws the consent: what it allowed goes.
+            # Declining after agreeing withdraws the consent: what it allowed goes
+            # (agreeing again means checking the device again).
             kind = ConsentDecision.WITHDRAWN if agreed_before else ConsentDecision.DECLINED
             participant.journey_state = JourneyState.DECLINED
-            for check in participant.device_checks:
-                check.erase_personal_data()
+            participant.device_checks.clear()
         else:
             kind = ConsentDecision.AGREED
             if participant.journey_state in BEFORE_CONSENT:

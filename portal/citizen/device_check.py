@@ -56,13 +56,15 @@ class Measured:
 
     @classmethod
     def from_form(cls, form) -> Measured:
+        network = (_number(form.get("download_kbps"), 10_000_000),
+                   _number(form.get("upload_kbps"), 10_000_000),
+                   _number(form.get("rtt_ms"), 60_000), _number(form.get("jitter_ms"), 60_000))
+        if None in network:  # the figures belong together: a part of them means nothing
+            network = (None, None, None, None)
         return cls(
             camera=_outcome(form.get("camera")), microphone=_outcome(form.get("microphone")),
-            speaker=_outcome(form.get("speaker")),
-            download_kbps=_number(form.get("download_kbps"), 10_000_000),
-            upload_kbps=_number(form.get("upload_kbps"), 10_000_000),
-            rtt_ms=_number(form.get("rtt_ms"), 60_000),
-            jitter_ms=_number(form.get("jitter_ms"), 60_000),
+            speaker=_outcome(form.get("speaker")), download_kbps=network[0],
+            upload_kbps=network[1], rtt_ms=network[2], jitter_ms=network[3],
             warnings=[w for w in (form.get("warnings") or "").split(",")[:10]
                       if w in KNOWN_WARNINGS])
 

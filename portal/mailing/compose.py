@@ -23,6 +23,22 @@ def _subject(kind: MailKind, agency: str, when: str) -> str:
              agency=agency, when=when)
 
 
+def compose_cancellation_notice(appointment: Appointment, participant: Participant) -> Message:
+    """Tell the advisor that a participant cancelled (in the portal's default language)."""
+    cfg = current_app.config
+    lang = cfg["BABEL_DEFAULT_LOCALE"]
+    with force_locale(lang):
+        when = long_datetime(appointment.starts_at, lang)
+        context = dict(appointment=appointment, name=participant.name or "",
+                       role=role_label(participant.role), when=when,
+                       url=f"{cfg['BASE_URL']}/beratung/termine/{appointment.id}")
+        subject = _("Cancelled by %(name)s: video appointment on %(when)s",
+                    name=context["name"], when=when)
+        text = render_template("mail/cancelled_by_participant.txt", **context)
+    return Message(subject=subject, recipients=[appointment.advisor.email], body=text,
+                   sender=cfg["MAIL_DEFAULT_SENDER"])
+
+
 def compose(appointment: Appointment, participant: Participant, kind: MailKind,
             link: str | None, *, previous_start=None) -> Message:
     """Build the complete message. `link` is required for invitations and updates."""

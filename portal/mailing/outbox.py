@@ -25,13 +25,15 @@ MAX_BACKOFF = timedelta(hours=6)
 CLAIM_FOR = timedelta(minutes=5)  # a crashed sender's claim expires after this
 
 
-def queue(appointment: Appointment, participant: Participant, kind: MailKind,
+def queue(appointment: Appointment, participant: Participant | None, kind: MailKind,
           msg: Message) -> OutgoingMail:
-    """Add a message to the outbox in the caller's transaction (nothing is sent here)."""
+    """Add a message to the outbox in the caller's transaction (nothing is sent here).
+
+    Without a participant the mail goes to the message's own recipient (the advisor)."""
     if msg.has_bad_headers():
         raise ValueError("message headers contain newlines")
     row = OutgoingMail(
-        recipient=participant.email,
+        recipient=participant.email if participant else msg.recipients[0],
         kind=kind,
         message=msg.as_bytes(),
         participant=participant,

@@ -12,6 +12,7 @@
   const text = (key, n) =>
     document.querySelector(`template[data-text="${key}"]`).innerHTML.trim().replace("{n}", n);
   let lastCount = null;
+  let lastCancelled = null;
 
   settings.hidden = false;
   soundBox.checked = localStorage.getItem("queue-sound") !== "off";
@@ -44,6 +45,12 @@
       }
     }
     lastCount = count;
+    // A participant who cancels disappears from the waiting room: say it, not just a tag.
+    const cancelled = queue.querySelectorAll('[data-status="cancelled"]').length;
+    if (lastCancelled !== null && cancelled > lastCancelled) {
+      document.getElementById("queue-announcer").textContent = text("cancelled");
+    }
+    lastCancelled = cancelled;
   }
 
   document.body.addEventListener("htmx:afterSettle", check);

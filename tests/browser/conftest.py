@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from portal import create_app
@@ -43,7 +44,12 @@ class LiveServer:
     url: str
 
     def advisor(self, email="anna.berater@jobcenter.example", name="Anna Berater"):
+        """The advisor with this address, created on first use."""
         with self.app.app_context():
+            advisor = db.session.scalar(select(Advisor).where(Advisor.email == email))
+            if advisor is not None:
+                db.session.expunge(advisor)
+                return advisor
             advisor = Advisor(name=name, email=email)
             advisor.set_password(PASSWORD)
             db.session.add(advisor)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from playwright.sync_api import expect
+
+from portal.extensions import db
+from portal.models import Appointment, AppointmentStatus, utcnow
 
 from ..journey_helpers import book
 from .steps import advisor_login, assert_accessible, citizen_to_waiting_room, wait_for_state
@@ -107,3 +113,38 @@ def test_keyboard_only_through_consent(live_server, chromium, contexts):
     assert outline == "rgb(255, 221, 0)"  # the visible yellow focus style
     page.keyboard.press("Enter")
     page.wait_for_url("**/termin/technik")
+
+
+@pytest.mark.parametrize("device", [None, "iPhone 13"])
+def test_end_and_error_pages_are_accessible(live_server, chromium, contexts, playwright, device):
+    args = dict(playwright.devices[device]) if device else {}
+    appointment_id, citizen_id, link = _book(live_server)
+    page = contexts(chromium.new_context(**args)).new_page()
+    citizen_to_waiting_room(page, link)
+    page.goto(live_server.url + "/termin/anruf/verlassen")  # "you left the call"
+    assert_accessible(page, "left the call")
+
+    # A form whose CSRF token no longer fits (e.g. a session that expired meanwhile).
+    page.goto(live_server.url + "/termin/absagen")
+    assert_accessible(page, "cancel: confirmation")
+    page.evaluate("() => document.querySelectorAll('input[name=csrf_token]')"
+                  ".forEach((field) => { field.value = 'stale'; })")
+    page.locator("main form button[type=submit]").first.click()
+    expect(page.locator("h1")).to_have_text("Die Seite ist abgelaufen")
+    assert_accessible(page, "CSRF error")
+
+    page.goto(live_server.url + "/termin/absagen")
+    page.locator("main form button[type=submit]").first.click()
+    expect(page.locator("h1")).to_have_text("Ihr Termin wurde abgesagt")
+    assert_accessible(page, "cancelled")
+
+    # An appointment that is over: its link still opens, to say so.
+    ended_id, _, ended_link = _book(live_server, starts_in=timedelta(minutes=-40))
+    with live_server.app.app_context():
+        appointment = db.session.get(Appointment, ended_id)
+        appointment.status, appointment.ended_at = AppointmentStatus.ENDED, utcnow()
+        db.session.commit()
+    other = contexts(chromium.new_context(**args)).new_page()
+    other.goto(ended_link)
+    other.wait_for_url("**/termin/vorbei")
+    assert_accessible(other, "appointment over")

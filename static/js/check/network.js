@@ -53,7 +53,11 @@ async function measure(loop, { streams, more = 0, moreAboveBps = Infinity, maxMs
   const rates = [];
   let result = 0;
 
-  const start = () => loop(counter, controller.signal).catch(() => {});
+  let running = 0; // loops still going: all end early only if the server refuses (429)
+  const start = () => {
+    running += 1;
+    return loop(counter, controller.signal).catch(() => {}).finally(() => { running -= 1; });
+  };
   const loops = Array.from({ length: streams }, start);
   let joined = false;
 
@@ -77,7 +81,7 @@ async function measure(loop, { streams, more = 0, moreAboveBps = Infinity, maxMs
         const stable = t - warmAt >= MIN_MEASURE_MS && window.length >= 5 &&
           counter.bytes - warmBytes >= MIN_MEASURE_BYTES &&
           Math.max(...window) - Math.min(...window) <= STABLE * result;
-        if (stable || elapsed >= maxMs) {
+        if (stable || elapsed >= maxMs || running === 0) {
           clearInterval(timer);
           resolve();
         }
@@ -168,7 +172,9 @@ export async function upload(url, { maxMs = 4000, guessBps = 0, onProgress } = {
       else if (took > 800) size = Math.max(8 * 1024, Math.round(size / 2));
     }
   };
-  const loops = Array.from({ length: streams }, () => loop().catch(() => {}));
+  let running = streams; // all end early only if the server refuses (429)
+  const loops = Array.from({ length: streams },
+    () => loop().catch(() => {}).finally(() => { running -= 1; }));
 
   const rates = [];
   await new Promise((resolve) => {
@@ -185,13 +191,14 @@ export async function upload(url, { maxMs = 4000, guessBps = 0, onProgress } = {
       const stable = t - warmAt >= MIN_MEASURE_MS && window.length >= 5 &&
         (rate / 8) * ((t - warmAt) / 1000) >= MIN_MEASURE_BYTES &&
         Math.max(...window) - Math.min(...window) <= STABLE * rate;
-      if (stable || t - started >= maxMs) {
+      if (stable || t - started >= maxMs || running === 0) {
         clearInterval(timer);
         resolve();
       }
     }, SAMPLE_MS);
   });
-  stopAt = now();
+  // Nothing can arrive after the last request once every loop has ended: stop there.
+  stopAt = running === 0 && finished.length ? Math.max(...finished.map((r) => r.end)) : now();
   const overdue = setTimeout(() => controller.abort(), 2000);
   await Promise.all(loops);
   clearTimeout(overdue);
