@@ -73,6 +73,18 @@ def test_add_another_participant_keeps_what_was_typed(client, anna):
     assert db.session.query(Appointment).count() == 0
 
 
+def test_adding_participants_stops_at_the_limit_with_a_reason(client, anna):
+    token = csrf_token(client, "/beratung/termine/neu")
+    rows = {f"extras-{i}-{key}": "" for i in range(7) for key in ("name", "email")}
+    rows.update({f"extras-{i}-role": "other" for i in range(7)})
+    response = client.post("/beratung/termine/neu", data={
+        "csrf_token": token, "add_participant": "1", **appointment_form(), **rows})
+    html = response.get_data(as_text=True)
+    assert 'name="extras-7-name"' in html  # the eighth row
+    assert 'name="add_participant"' not in html
+    assert "bis zu 8 weitere Teilnehmende" in html
+
+
 BAD_INPUT = [
     ("empty citizen name", {"citizen_name": "  "}, "citizen_name", "Geben Sie den Namen ein"),
     ("overlong name", {"citizen_name": "A" * 121}, "citizen_name", "120 Zeichen"),

@@ -67,7 +67,8 @@ def new_appointment():
         # "Add another" re-renders the same form with one more row (no JavaScript needed).
         if len(form.extras) < MAX_EXTRA_PARTICIPANTS:
             form.extras.append_entry()
-        return render_template("advisor/new.html", form=form, focus_last_extra=True)
+        return render_template("advisor/new.html", form=form, focus_last_extra=True,
+                               max_extras=MAX_EXTRA_PARTICIPANTS)
     if form.validate_on_submit():
         outcome = create_appointment(
             advisor=current_user, starts_at=form.starts_at,
@@ -78,7 +79,8 @@ def new_appointment():
               "success")
         return redirect(url_for(".appointment", appointment_id=outcome.appointment.id))
     status = 422 if request.method == "POST" else 200
-    return render_template("advisor/new.html", form=form), status
+    return render_template("advisor/new.html", form=form,
+                           max_extras=MAX_EXTRA_PARTICIPANTS), status
 
 
 @bp.get("/termine/<int:appointment_id>")
