@@ -54,11 +54,13 @@ def purge(now: datetime | None = None) -> int:
 
 def purge_outbox_files(now: datetime | None = None) -> int:
     """Without an SMTP server, mails are written to OUTBOX_DIR whole (names, links):
-    they go RETENTION_DAYS after they were written. Returns the number of files removed."""
+    they go RETENTION_DAYS after they were written, and so does a half-written .tmp
+    left by a crash. Returns the number of files removed."""
     folder = Path(current_app.config["OUTBOX_DIR"])
     cutoff = ((now or utcnow()) - timedelta(days=current_app.config["RETENTION_DAYS"])).timestamp()
     removed = 0
-    for path in folder.glob("*.eml") if folder.is_dir() else ():
+    files = [*folder.glob("*.eml"), *folder.glob("*.tmp")] if folder.is_dir() else []
+    for path in files:
         try:
             if path.stat().st_mtime < cutoff:
                 path.unlink()

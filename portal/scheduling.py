@@ -9,6 +9,8 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import update
+
 from .extensions import db
 from .mailing import outbox
 from .mailing.compose import compose, compose_cancellation_notice
@@ -127,15 +129,29 @@ def reschedule_appointment(appointment: Appointment, *, starts_at: datetime,
     return Outcome(appointment, {p.id: link for p, link in links.items()})
 
 
+class NotChangeable(ValueError):
+    """The appointment has been cancelled or has ended meanwhile."""
+
+
 def cancel_appointment(appointment: Appointment, *, actor: str = "advisor",
                        acting: Advisor | None = None,
                        by_participant: Participant | None = None) -> Outcome:
-    """Cancel; links stop working at once and everyone gets a METHOD:CANCEL mail."""
-    if appointment.status is not AppointmentStatus.SCHEDULED:
-        raise ValueError("only scheduled appointments can be cancelled")
-    appointment.status = AppointmentStatus.CANCELLED
-    appointment.cancelled_at = utcnow()
-    appointment.sequence += 1
+    """Cancel; links stop working at once and everyone gets a METHOD:CANCEL mail.
+
+    Raises NotChangeable if the appointment is no longer scheduled — also when a second
+    request (a double click, another tab) cancels it at the same moment: the status
+    changes in one conditional UPDATE, so only one request sends the mails."""
+    claimed = db.session.execute(
+        update(Appointment)
+        .where(Appointment.id == appointment.id,
+               Appointment.status == AppointmentStatus.SCHEDULED)
+        .values(status=AppointmentStatus.CANCELLED, cancelled_at=utcnow(),
+                sequence=Appointment.sequence + 1)
+        .execution_options(synchronize_session=False))
+    if claimed.rowcount != 1:
+        db.session.rollback()
+        raise NotChangeable("only scheduled appointments can be cancelled")
+    db.session.refresh(appointment)
     links = {p: None for p in appointment.participants if p.erased_at is None}
     rows = _mail_everyone(appointment, MailKind.CANCELLATION, links)
     if by_participant is not None and appointment.advisor.active:

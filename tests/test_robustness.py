@@ -7,6 +7,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import text
 
 from portal.extensions import db
 from portal.models import (
@@ -18,7 +19,7 @@ from portal.models import (
     Participant,
     utcnow,
 )
-from portal.scheduling import cancel_appointment, reschedule_appointment
+from portal.scheduling import NotChangeable, cancel_appointment, reschedule_appointment
 
 from .helpers import appointment_form, csrf_token
 from .journey_helpers import book, consent, device_check, to_waiting_room
@@ -187,3 +188,19 @@ def test_a_late_poll_does_not_undo_leaving_the_waiting_room(client, advisor):
     db.session.expire_all()
     assert db.session.get(Participant, appointment.citizen.id).journey_state is \
         JourneyState.LEFT
+
+
+def test_two_cancellations_at_once_send_the_mails_only_once(app, client, advisor):
+    appointment, paths = book(advisor)
+    to_waiting_room(client, paths["citizen"])
+    assert appointment.status is AppointmentStatus.SCHEDULED  # as this request loaded it
+    mails = db.session.query(OutgoingMail).count()
+    # Meanwhile another request (a second click, the advisor) cancels on its own connection.
+    with db.engine.begin() as other:
+        other.execute(text("UPDATE appointment SET status = 'cancelled' WHERE id = :id"),
+                      {"id": appointment.id})
+    with pytest.raises(NotChangeable):
+        cancel_appointment(appointment, actor="participant", by_participant=appointment.citizen)
+    assert db.session.query(OutgoingMail).count() == mails
+    db.session.expire_all()
+    assert appointment.status is AppointmentStatus.CANCELLED

@@ -10,7 +10,12 @@ from sqlalchemy.orm import selectinload
 
 from ..extensions import db
 from ..models import Appointment, AppointmentStatus, Participant, utcnow
-from ..scheduling import cancel_appointment, create_appointment, reschedule_appointment
+from ..scheduling import (
+    NotChangeable,
+    cancel_appointment,
+    create_appointment,
+    reschedule_appointment,
+)
 from ..timeutil import to_local
 from . import bp
 from .forms import MAX_EXTRA_PARTICIPANTS, AppointmentForm, ConfirmForm, RescheduleForm
@@ -122,7 +127,10 @@ def cancel(appointment_id: int):
         return _no_longer_changeable(appt)
     form = ConfirmForm()
     if form.validate_on_submit():
-        cancel_appointment(appt, acting=current_user)
+        try:
+            cancel_appointment(appt, acting=current_user)
+        except NotChangeable:  # cancelled meanwhile, e.g. by the citizen
+            return _no_longer_changeable(appt)
         flash(_("The appointment has been cancelled. Everyone receives a cancellation."),
               "success")
         return redirect(url_for(".appointment", appointment_id=appt.id))

@@ -20,7 +20,7 @@ from ..journey import (
     waiting_room_opens_at,
 )
 from ..models import AppointmentStatus, JourneyState, ParticipantRole, utcnow
-from ..scheduling import audit, cancel_appointment
+from ..scheduling import NotChangeable, audit, cancel_appointment
 from . import bp
 from .access import SESSION_KEY, require_participant
 
@@ -105,7 +105,11 @@ def cancel_by_participant():
             participant.role not in MAY_CANCEL:
         return redirect(url_for(next_endpoint(participant)))
     if request.method == "POST":
-        cancel_appointment(appointment, actor="participant", by_participant=participant)
+        try:
+            cancel_appointment(appointment, actor="participant", by_participant=participant)
+        except NotChangeable:  # a second click, or the advisor was quicker
+            if appointment.status is not AppointmentStatus.CANCELLED:
+                return redirect(url_for(next_endpoint(participant)))
         session.pop(SESSION_KEY, None)
         return render_template("citizen/cancelled.html")
     return render_template("citizen/cancel.html", participant=participant,

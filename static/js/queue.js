@@ -12,7 +12,7 @@
   const text = (key, n) =>
     document.querySelector(`template[data-text="${key}"]`).innerHTML.trim().replace("{n}", n);
   let lastCount = null;
-  let lastCancelled = null;
+  let lastStatus = null; // appointment id -> status, as last shown
 
   settings.hidden = false;
   soundBox.checked = localStorage.getItem("queue-sound") !== "off";
@@ -46,11 +46,15 @@
     }
     lastCount = count;
     // A participant who cancels disappears from the waiting room: say it, not just a tag.
-    const cancelled = queue.querySelectorAll('[data-status="cancelled"]').length;
-    if (lastCancelled !== null && cancelled > lastCancelled) {
+    // Only an appointment seen before as not cancelled counts (the list also changes at
+    // midnight and when a waiting room opens).
+    const status = new Map([...queue.querySelectorAll("[data-appointment]")]
+      .map((section) => [section.dataset.appointment, section.dataset.status]));
+    if (lastStatus !== null && [...status].some(([id, now]) =>
+      now === "cancelled" && lastStatus.has(id) && lastStatus.get(id) !== "cancelled")) {
       document.getElementById("queue-announcer").textContent = text("cancelled");
     }
-    lastCancelled = cancelled;
+    lastStatus = status;
   }
 
   document.body.addEventListener("htmx:afterSettle", check);

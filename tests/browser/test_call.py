@@ -149,6 +149,19 @@ def test_closing_the_tab_shows_connection_lost(live_server, chromium, contexts):
     wait_for_state(advisor, ids["citizen"], "connection_lost")
 
 
+def test_advisor_is_told_when_the_citizen_cancels(live_server, chromium, contexts):
+    appointment_id, links, ids = _book(live_server)
+    citizen, advisor = _waiting_with_advisor(live_server, chromium, contexts, ids,
+                                             links["citizen"])
+    citizen.goto(f"{live_server.url}/termin/absagen")
+    citizen.locator("main form button[type=submit]").first.click()
+    expect(citizen.locator("h1")).to_have_text("Ihr Termin wurde abgesagt")
+    # Announced through the queue's live region, not only shown as a changed tag.
+    expect(advisor.locator("#queue-announcer")).to_have_text("Ein Termin wurde abgesagt.")
+    expect(advisor.locator(f'[data-appointment="{appointment_id}"]')).to_have_attribute(
+        "data-status", "cancelled")
+
+
 def test_advisor_message_is_announced_in_the_waiting_room(live_server, chromium, contexts):
     appointment_id, links, ids = _book(live_server)
     citizen = contexts(chromium.new_context()).new_page()

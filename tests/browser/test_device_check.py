@@ -169,3 +169,18 @@ def test_unreachable_stun_server_is_reported_as_a_blocked_network(live_server, c
     run_check(page)
     assert page.locator('[data-step="ice"]').get_attribute("data-status") == "failed"
     assert page.locator("[data-advice-for=media_blocked]").is_visible()
+
+
+def test_a_refused_measurement_reports_no_figures_rather_than_wrong_ones(
+        live_server, chromium, contexts):
+    # The portal's volume limit is spent at once: the check must not call the line slow.
+    live_server.app.config["NETCHECK_VOLUME_LIMIT"] = "1 per minute"
+    page, citizen_id = _to_device_check(live_server, contexts(chromium.new_context()))
+    result = run_check(page)
+    assert result["downloadKbps"] == "" and result["uploadKbps"] == ""
+    assert _step(page, "download") == "failed" and _step(page, "upload") == "failed"
+    page.locator("[data-check-form] button").click()
+    page.locator(".warning-summary button").click()  # go on despite the warning
+    page.wait_for_url("**/termin/wartebereich")
+    stored = _stored_check(live_server, citizen_id)
+    assert stored.download_kbps is None and stored.upload_kbps is None

@@ -9,6 +9,14 @@ const STABLE = 0.1; // early stop when the running rate stayed within ±5 % over
 
 const now = () => performance.now();
 
+function answered(what, status) {
+  const error = new Error(`${what} answered ${status}`);
+  error.status = status;
+  return error;
+}
+
+const isRefusal = (error) => Boolean(error && error.status === 429);
+
 function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
@@ -54,9 +62,11 @@ async function measure(loop, { streams, more = 0, moreAboveBps = Infinity, maxMs
   let result = 0;
 
   let running = 0; // loops still going: all end early only if the server refuses (429)
+  let refused = false;
   const start = () => {
     running += 1;
-    return loop(counter, controller.signal).catch(() => {}).finally(() => { running -= 1; });
+    return loop(counter, controller.signal).catch((error) => { refused = refused || isRefusal(error); })
+      .finally(() => { running -= 1; });
   };
   const loops = Array.from({ length: streams }, start);
   let joined = false;
@@ -90,6 +100,8 @@ async function measure(loop, { streams, more = 0, moreAboveBps = Infinity, maxMs
   });
   controller.abort();
   await Promise.all(loops);
+  // A figure cut short by the portal's limit says nothing about the line: no figure at all.
+  if (refused) throw new Error("the portal refused further measurement requests");
   return result;
 }
 
@@ -99,7 +111,7 @@ export function download(url, { maxMs = 4000, onProgress } = {}) {
     while (!signal.aborted) {
       const response = await fetch(`${url}?bytes=${size}&t=${Math.random()}`,
         { cache: "no-store", credentials: "omit", signal });
-      if (!response.ok) throw new Error(`download answered ${response.status}`);
+      if (!response.ok) throw answered("download", response.status);
       const reader = response.body.getReader();
       const begun = now();
       for (;;) {
@@ -162,7 +174,7 @@ export async function upload(url, { maxMs = 4000, guessBps = 0, onProgress } = {
         signal: controller.signal,
         headers: { "Content-Type": "application/octet-stream" },
       });
-      if (!response.ok) throw new Error(`upload answered ${response.status}`);
+      if (!response.ok) throw answered("upload", response.status);
       const answer = await response.json();
       const took = now() - begun;
       finished.push({ start: begun, end: now(), bytes: answer.bytes });
@@ -173,8 +185,9 @@ export async function upload(url, { maxMs = 4000, guessBps = 0, onProgress } = {
     }
   };
   let running = streams; // all end early only if the server refuses (429)
-  const loops = Array.from({ length: streams },
-    () => loop().catch(() => {}).finally(() => { running -= 1; }));
+  let refused = false;
+  const loops = Array.from({ length: streams }, () => loop()
+    .catch((error) => { refused = refused || isRefusal(error); }).finally(() => { running -= 1; }));
 
   const rates = [];
   await new Promise((resolve) => {
@@ -202,6 +215,7 @@ export async function upload(url, { maxMs = 4000, guessBps = 0, onProgress } = {
   const overdue = setTimeout(() => controller.abort(), 2000);
   await Promise.all(loops);
   clearTimeout(overdue);
+  if (refused) throw new Error("the portal refused further measurement requests");
   return stopAt > warmAt ? rateUntil(stopAt) : 0;
 }
 
