@@ -65,7 +65,7 @@ def test_gunicorn_access_log_masks_the_token(app, advisor, tmp_path):
            "PORTAL_BASE_URL": "http://portal.test", "PORTAL_OUTBOX_DIR": str(tmp_path)}
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "-w", "1", "-b", f"127.0.0.1:{port}",
-         "--access-logfile", str(log), "wsgi:app"],
+         "--access-logfile", str(log), "--graceful-timeout", "2", "wsgi:app"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
@@ -83,7 +83,11 @@ def test_gunicorn_access_log_masks_the_token(app, advisor, tmp_path):
         connection.close()
     finally:
         server.terminate()
-        server.wait(10)
+        try:
+            server.wait(20)
+        except subprocess.TimeoutExpired:  # a worker that hangs on shutdown
+            server.kill()
+            server.wait()
         server.stderr.close()
     written = log.read_text()
     assert "GET /t/… HTTP/1.1" in written
