@@ -18,6 +18,7 @@ from markupsafe import Markup
 from .. import admission
 from ..extensions import db
 from ..htmx import is_htmx, no_change, vary
+from ..journey import waiting_room_opens_at
 from ..models import Appointment, AppointmentStatus, Participant, utcnow
 from ..queue import queue_state
 from ..timeutil import to_local
@@ -36,19 +37,19 @@ def _todays_appointments(show_all: bool) -> list[Appointment]:
     now = utcnow()
     config = current_app.config
     opens_early = timedelta(minutes=config["WAITING_ROOM_OPENS_MINUTES"])
-    lingers = timedelta(minutes=config["MAX_DURATION_MINUTES"] + config["LINK_GRACE_MINUTES"])
+    grace = timedelta(minutes=config["LINK_GRACE_MINUTES"])
+    lingers = timedelta(minutes=config["MAX_DURATION_MINUTES"]) + grace
     day_start = to_local(now).replace(hour=0, minute=0, second=0, microsecond=0)
     day_end = day_start + timedelta(days=1)
     query = visible_appointments(everyone=show_all).where(
         Appointment.starts_at >= min(day_start, now - lingers),
         Appointment.starts_at < max(day_end, now + opens_early),
     ).order_by(Appointment.starts_at)
-    grace = timedelta(minutes=config["LINK_GRACE_MINUTES"])
 
     def shown(appointment: Appointment) -> bool:
         if day_start <= appointment.starts_at < day_end:
             return True
-        return appointment.starts_at - opens_early <= now <= appointment.ends_at + grace
+        return waiting_room_opens_at(appointment) <= now <= appointment.ends_at + grace
 
     return [a for a in db.session.scalars(query) if shown(a)]
 

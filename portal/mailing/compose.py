@@ -29,7 +29,7 @@ def compose_cancellation_notice(appointment: Appointment, participant: Participa
     lang = cfg["BABEL_DEFAULT_LOCALE"]
     with force_locale(lang):
         when = long_datetime(appointment.starts_at, lang)
-        context = dict(appointment=appointment, name=participant.name or "",
+        context = dict(name=participant.name or "",
                        role=role_label(participant.role), when=when,
                        url=f"{cfg['BASE_URL']}/beratung/termine/{appointment.id}")
         subject = _("Cancelled by %(name)s: video appointment on %(when)s",

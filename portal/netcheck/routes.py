@@ -24,6 +24,17 @@ def _volume_limit() -> str:
     return current_app.config["NETCHECK_VOLUME_LIMIT"]
 
 
+def _asked_bytes() -> int | None:
+    """The size a download asks for in ?bytes=N, or None when it is not a number."""
+    raw = request.args.get("bytes", "")
+    return int(raw) if re.fullmatch(r"[0-9]{1,12}", raw) else None
+
+
+def _mini_size(n: int) -> int:
+    # speedtest.net's "randomNxN.jpg" images are about 2·N² bytes.
+    return min(2 * n * n, current_app.config["NETCHECK_DOWNLOAD_MAX_BYTES"])
+
+
 def _requested_mib() -> int:
     """What a request will move, in MiB rounded up: the volume limit's cost.
 
@@ -35,10 +46,9 @@ def _requested_mib() -> int:
         if size is None:  # chunked: it may be as large as the cap
             size = current_app.config["NETCHECK_UPLOAD_MAX_BYTES"]
     elif request.view_args and "n" in request.view_args:
-        size = 2 * request.view_args["n"] ** 2
+        size = _mini_size(request.view_args["n"])
     else:
-        raw = request.args.get("bytes", "")
-        size = int(raw) if re.fullmatch(r"[0-9]{1,12}", raw) else 0
+        size = _asked_bytes() or 0
     size = min(size, current_app.config["NETCHECK_DOWNLOAD_MAX_BYTES"])
     return -(-size // MIB)
 
@@ -94,11 +104,10 @@ def ping():
 @limiter.limit(_limit)
 @_volume
 def download():
-    raw = request.args.get("bytes", "")
-    cap = current_app.config["NETCHECK_DOWNLOAD_MAX_BYTES"]
-    if not re.fullmatch(r"[0-9]{1,12}", raw) or not 0 < int(raw) <= cap:
+    size = _asked_bytes()
+    if size is None or not 0 < size <= current_app.config["NETCHECK_DOWNLOAD_MAX_BYTES"]:
         abort(400)
-    return _download(int(raw))
+    return _download(size)
 
 
 @bp.post("/netcheck/upload")
@@ -123,8 +132,7 @@ def mini_latency():
 def mini_download(n: int, m: int):
     if n != m or n not in MINI_SIZES:
         abort(404)
-    size = min(2 * n * n, current_app.config["NETCHECK_DOWNLOAD_MAX_BYTES"])
-    return _download(size)
+    return _download(_mini_size(n))
 
 
 @bp.route("/speedtest/upload.php", methods=["GET", "POST"])
