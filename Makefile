@@ -10,14 +10,16 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export PORTAL_BASE_URL ?= http://$(HOST):$(PORT)
 
-.PHONY: install run test lint translations-extract clean
+.PHONY: install run test lint translations-extract lock clean
 
 install: $(BIN)/.installed $(HTMX) $(MO) instance/.migrated
 
-$(BIN)/.installed: pyproject.toml
+# Exact versions with hashes from the lock file (runtime + dev); the project itself on top.
+$(BIN)/.installed: pyproject.toml requirements/dev.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
 $(HTMX): package.json package-lock.json
@@ -55,6 +57,17 @@ lint: $(BIN)/.installed
 translations-extract: $(BIN)/.installed
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext -o portal/translations/messages.pot --no-location --sort-output .
 	$(BIN)/pybabel update -i portal/translations/messages.pot -d portal/translations --no-fuzzy-matching --ignore-obsolete
+
+# Re-resolves the lock files from pyproject.toml (newest versions allowed by its ranges).
+# Review the diff, run `make test`, commit. See docs/operating.md, "Updating dependencies".
+LOCK_VENV := .venv-lock
+lock:
+	test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) && \
+	  $(LOCK_VENV)/bin/pip install --quiet pip-tools; }
+	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade --generate-hashes --strip-extras --allow-unsafe \
+	  -o requirements/main.lock pyproject.toml
+	$(LOCK_VENV)/bin/pip-compile --quiet --upgrade --generate-hashes --strip-extras --allow-unsafe \
+	  --extra dev -o requirements/dev.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) node_modules static/js/vendor instance/.migrated $(MO)
