@@ -6,7 +6,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from . import config
+from . import config, converters
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,6 +18,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
+    converters.register(app)  # bounded <int:…> ids before any route exists
     app.config.from_object(config.Defaults)
     app.config.from_prefixed_env("PORTAL")
     if test_config:

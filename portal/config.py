@@ -50,6 +50,13 @@ class Defaults:
     # "u", "credential": "p"}]. Empty: host candidates only (one machine or a LAN).
     ICE_SERVERS: list = []
     CALL_POLL_SECONDS = 1
+    # Signalling limits per caller (a participant, or an advisor in one appointment): a call
+    # polls once a second and trickles a few dozen ICE candidates per connection.
+    CALL_SIGNAL_RATE_LIMIT = "600 per minute"
+    CALL_JOIN_RATE_LIMIT = "20 per minute"  # a join is a reload or a second tab
+    CALL_MAX_PENDING_SIGNALS = 200  # per recipient, not yet picked up
+    CALL_MAX_SIGNAL_BYTES = 1024 * 1024  # stored per appointment
+    CALL_SIGNAL_MAX_AGE_SECONDS = 300  # older signals are deleted whatever their state
 
     # Grades of the device check: per grade the lowest throughput (kbit/s, the lower of up
     # and down) and the highest round-trip time and jitter (ms). See portal/grading.py.

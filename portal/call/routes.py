@@ -3,14 +3,15 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import time
 from datetime import timedelta
 
 from flask import abort, current_app, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from ..citizen.access import bound_participant, require_participant
-from ..extensions import db
+from ..extensions import db, limiter
 from ..journey import IN_OR_AFTER_CALL, next_endpoint
 from ..labels import role_label
 from ..models import (
@@ -25,6 +26,15 @@ from ..models import (
 from ..providers import get_provider
 from ..scheduling import audit
 from . import bp
+from .limits import (
+    RETRY_AFTER_SECONDS,
+    forget_peers,
+    join_limit,
+    mailbox_full,
+    purge_stale_signals,
+    signal_limit,
+    too_many,
+)
 
 PEER_TIMEOUT = timedelta(seconds=10)  # a tab that stopped polling has left
 SIGNAL_KINDS = ("offer", "answer", "candidate")
@@ -97,16 +107,27 @@ def _caller(appointment_id: int) -> tuple[Appointment, Participant | None]:
     abort(404)
 
 
+def _owned_by(participant: Participant | None):
+    """The peers of this caller: a participant's, or the signed-in advisor's."""
+    return (CallPeer.participant_id == participant.id) if participant else \
+        (CallPeer.advisor_id == current_user.id)
+
+
 def _own_peer(appointment: Appointment, participant: Participant | None, key) -> CallPeer:
+    """The caller's own peer, live or not (a replaced one is told so). 404 otherwise."""
     peer = db.session.scalar(select(CallPeer).where(
-        CallPeer.peer_key == str(key or ""), CallPeer.appointment_id == appointment.id))
-    if peer is None or peer.left_at is not None:
-        abort(404)
-    owner_ok = (peer.participant_id == participant.id) if participant else \
-        (peer.advisor_id == current_user.id)
-    if not owner_ok:
+        CallPeer.peer_key == str(key or ""), CallPeer.appointment_id == appointment.id,
+        _owned_by(participant)))
+    if peer is None:
         abort(404)
     return peer
+
+
+def _replaced(peer: CallPeer, participant: Participant | None) -> bool:
+    """Left because the same person joined again (another tab or window) after it."""
+    return peer.left_at is not None and db.session.scalar(select(CallPeer.id).where(
+        CallPeer.appointment_id == peer.appointment_id, CallPeer.id > peer.id,
+        _owned_by(participant)).limit(1)) is not None
 
 
 def _peer_view(peer: CallPeer) -> dict:
@@ -136,10 +157,21 @@ def _json_body() -> dict:
 
 
 @bp.post("/anruf/<int:appointment_id>/beitreten")
+@join_limit
 def join(appointment_id: int):
     appointment, participant = _caller(appointment_id)
     if appointment.status is not AppointmentStatus.SCHEDULED:
         return jsonify(ended=True), 409
+    # One live peer per person: a second tab takes over, the first learns it at its next poll.
+    now = utcnow()
+    older = list(db.session.scalars(select(CallPeer).where(
+        CallPeer.appointment_id == appointment.id, CallPeer.left_at.is_(None),
+        _owned_by(participant))))
+    for peer in older:
+        peer.left_at = now
+    db.session.flush()
+    forget_peers([peer.peer_key for peer in older])
+    purge_stale_signals(now)
     others = _active_peers(appointment)
     peer = CallPeer(appointment_id=appointment.id, peer_key=secrets.token_hex(16),
                     participant_id=participant.id if participant else None,
@@ -161,35 +193,55 @@ def join(appointment_id: int):
 
 
 @bp.get("/anruf/<int:appointment_id>/signale")
+@signal_limit
 def signals(appointment_id: int):
     appointment, participant = _caller(appointment_id)
     if appointment.status is not AppointmentStatus.SCHEDULED:
         return jsonify(ended=True, signals=[], peers=[])
     me = _own_peer(appointment, participant, request.args.get("peer"))
+    if me.left_at is not None:
+        if _replaced(me, participant):
+            return jsonify(ended=False, replaced=True, signals=[], peers=[])
+        abort(404)
     after = request.args.get("after", "0")
     after = int(after) if DIGITS.fullmatch(after) and len(after) < 19 else 0
     now = utcnow()
+    changed = False
     if now - me.last_seen_at > SEEN_WRITE_EVERY:
         me.last_seen_at = now
+        changed = True
+    # Everything waiting for me (capped on sending); what lies below `after` has been picked
+    # up and goes. The signal at `after` itself stays: it marks the read position.
+    rows = list(db.session.scalars(select(CallSignal).where(
+        CallSignal.appointment_id == appointment.id, CallSignal.recipient == me.peer_key
+    ).order_by(CallSignal.id).limit(current_app.config["CALL_MAX_PENDING_SIGNALS"] + 50)))
+    picked_up = [s.id for s in rows if s.id < after]
+    if picked_up:
+        db.session.execute(delete(CallSignal).where(CallSignal.id.in_(picked_up)))
+        changed = True
+    fresh = [s for s in rows if s.id > after]
+    if changed:
         db.session.commit()
-    rows = db.session.scalars(select(CallSignal).where(
-        CallSignal.appointment_id == appointment.id, CallSignal.recipient == me.peer_key,
-        CallSignal.id > after).order_by(CallSignal.id).limit(200))
     return jsonify(
         ended=False,
         signals=[{"id": s.id, "from": s.sender, "kind": s.kind, "payload": json.loads(s.payload)}
-                 for s in rows],
+                 for s in fresh],
         peers=[_peer_view(p) for p in _active_peers(appointment) if p.id != me.id],
     )
 
 
 @bp.post("/anruf/<int:appointment_id>/signal")
+@signal_limit
 def send_signal(appointment_id: int):
     appointment, participant = _caller(appointment_id)
     if appointment.status is not AppointmentStatus.SCHEDULED:
         return jsonify(ended=True), 409
     data = _json_body()
     me = _own_peer(appointment, participant, data.get("peer"))
+    if me.left_at is not None:
+        if _replaced(me, participant):
+            return jsonify(delivered=False, replaced=True), 409
+        abort(404)
     kind, payload = data.get("kind"), data.get("payload")
     if kind not in SIGNAL_KINDS or not isinstance(payload, dict):
         abort(400)
@@ -205,6 +257,8 @@ def send_signal(appointment_id: int):
         CallPeer.left_at.is_(None)))
     if recipient is None:
         return jsonify(delivered=False), 404
+    if mailbox_full(appointment.id, recipient.peer_key, len(encoded)):
+        return too_many("too_many_signals")
     db.session.add(CallSignal(appointment_id=appointment.id, sender=me.peer_key,
                               recipient=recipient.peer_key, kind=kind, payload=encoded))
     db.session.commit()
@@ -212,6 +266,7 @@ def send_signal(appointment_id: int):
 
 
 @bp.post("/anruf/<int:appointment_id>/verlassen")
+@signal_limit
 def leave(appointment_id: int):
     appointment, participant = _caller(appointment_id)
     data = _json_body()
@@ -222,6 +277,7 @@ def leave(appointment_id: int):
             peer.participant_id == participant.id if participant
             else peer.advisor_id == current_user.id):
         peer.left_at = utcnow()
+        forget_peers([peer.peer_key])
         if participant is not None and data.get("final") and \
                 participant.journey_state is JourneyState.IN_CALL:
             participant.journey_state = JourneyState.LEFT_CALL
@@ -229,3 +285,16 @@ def leave(appointment_id: int):
                   participant=participant)
         db.session.commit()
     return jsonify(ok=True)
+
+
+API_ENDPOINTS = {"call.join", "call.signals", "call.send_signal", "call.leave"}
+
+
+@bp.errorhandler(429)
+def rate_limited(error):
+    """The signalling API answers in JSON (the page retries later); pages as usual."""
+    if request.endpoint in API_ENDPOINTS:
+        breached = limiter.current_limit
+        wait = int(breached.reset_at - time.time()) + 1 if breached else RETRY_AFTER_SECONDS
+        return too_many("rate_limited", retry_after=max(1, wait))
+    return render_template("errors/generic.html", code=429), 429

@@ -39,8 +39,22 @@
     return response;
   }
 
-  function send(to, kind, payload) {
-    return post(cfg.signalUrl, { peer: me, to, kind, payload }).catch(() => {});
+  // How long the portal asks us to wait after a 429 (rate limit or full mailbox), in ms.
+  const retryAfter = (response) =>
+    Math.max(1, Number(response.headers.get("Retry-After")) || 2) * 1000;
+
+  async function send(to, kind, payload, attempt = 0) {
+    if (stopped) return;
+    try {
+      const response = await post(cfg.signalUrl, { peer: me, to, kind, payload });
+      // Refused for now: an offer or answer is needed, so it is sent again; a candidate is
+      // tried once more and then dropped (the others, and those gathered later, suffice).
+      if (response.status === 429 && attempt < (kind === "candidate" ? 1 : 5)) {
+        setTimeout(() => send(to, kind, payload, attempt + 1), retryAfter(response));
+      }
+    } catch (error) {
+      // Offline for a moment: the next poll says whether the connection still stands.
+    }
   }
 
   function label(info) {
@@ -162,6 +176,21 @@
     });
   }
 
+  // The same person opened the call in another tab or window: that one has it now. Stop
+  // camera and microphone here, say so, and offer to take the call back (a reload).
+  function replaced() {
+    stopped = true;
+    peers.forEach((entry) => entry.pc.close());
+    peers.clear();
+    if (local) local.getTracks().forEach((t) => t.stop());
+    localVideo.srcObject = null;
+    root.querySelectorAll("[data-in-call]").forEach((element) => { element.hidden = true; });
+    say("");
+    const notice = root.querySelector("[data-replaced]");
+    notice.hidden = false;
+    notice.focus();
+  }
+
   function finish(url) {
     stopped = true;
     peers.forEach((entry) => entry.pc.close());
@@ -175,8 +204,10 @@
       const url = `${cfg.signalsUrl}&peer=${encodeURIComponent(me)}&after=${after}`;
       const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
       if (response.status === 404) { finish(cfg.endedUrl); return; }
+      if (response.status === 429) { setTimeout(poll, Math.max(pollMs, retryAfter(response))); return; }
       const data = await response.json();
       if (data.ended) { finish(cfg.endedUrl); return; }
+      if (data.replaced) { replaced(); return; }
       updatePeers(data.peers);
       for (const signal of data.signals) {
         after = Math.max(after, signal.id);
@@ -232,7 +263,23 @@
     setupControls();
     local = await localMedia();
     if (local) localVideo.srcObject = local;
-    const response = await post(cfg.joinUrl, {});
+    join();
+  }
+
+  async function join() {
+    let response;
+    try {
+      response = await post(cfg.joinUrl, {});
+    } catch (error) {
+      say(text("trouble"));
+      setTimeout(join, 2000);
+      return;
+    }
+    if (response.status === 429) {  // too many joins (reloads, tabs) just now
+      say(text("busy"));
+      setTimeout(join, retryAfter(response));
+      return;
+    }
     if (!response.ok) { finish(cfg.endedUrl); return; }
     const data = await response.json();
     me = data.peer;
