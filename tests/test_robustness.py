@@ -39,8 +39,10 @@ def test_query_arguments_never_break_the_language_switch(client, url):
 def test_odd_query_arguments_on_advisor_pages(staff, advisor):
     appointment, _ = book(advisor)
     for url in (f"/beratung/termine/{appointment.id}?appointment_id=abc",
-                "/beratung/warteschlange?v=%00&alle=%ff", "/beratung/termine?vergangen=²"):
+                "/beratung/warteschlange?v=%01&alle=%ff", "/beratung/termine?vergangen=²"):
         assert staff.get(url).status_code == 200, url
+    # NUL cannot be stored or searched in PostgreSQL: refused with a clear 400, not a 500.
+    assert staff.get("/beratung/warteschlange?v=%00").status_code == 400
 
 
 @pytest.mark.parametrize("fields, message", [
@@ -204,3 +206,16 @@ def test_two_cancellations_at_once_send_the_mails_only_once(app, client, advisor
     assert db.session.query(OutgoingMail).count() == mails
     db.session.expire_all()
     assert appointment.status is AppointmentStatus.CANCELLED
+
+
+@pytest.mark.parametrize("url, data", [
+    ("/anmelden", {"email": "anna\x00@example.org", "password": "x"}),
+    ("/beratung/termine/neu", {"citizen_name": "Erika\x00"}),
+])
+def test_nul_characters_in_forms_are_refused(staff, client, url, data):
+    # PostgreSQL refuses NUL in text: a 500 there before this was checked (found by fuzzing).
+    who = client if url == "/anmelden" else staff
+    token = csrf_token(who, url)
+    response = who.post(url, data={"csrf_token": token, **data})
+    assert response.status_code == 400
+    assert who.get("/?lang=%00").status_code == 400

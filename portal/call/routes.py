@@ -41,6 +41,13 @@ SIGNAL_KINDS = ("offer", "answer", "candidate")
 MAX_PAYLOAD = 64 * 1024  # an SDP with many candidates stays far below this
 SEEN_WRITE_EVERY = timedelta(seconds=3)
 DIGITS = re.compile(r"[0-9]+")  # str.isdigit() also accepts "²", which int() refuses
+PEER_KEY = re.compile(r"[0-9a-f]{32}")  # secrets.token_hex(16)
+
+
+def _peer_key(value) -> str:
+    """A well-formed peer key, or "" (which matches no peer): anything else, e.g. a NUL
+    character that PostgreSQL refuses, never reaches a query."""
+    return value if isinstance(value, str) and PEER_KEY.fullmatch(value) else ""
 
 
 # ---- pages -----------------------------------------------------------------------------
@@ -116,7 +123,7 @@ def _owned_by(participant: Participant | None):
 def _own_peer(appointment: Appointment, participant: Participant | None, key) -> CallPeer:
     """The caller's own peer, live or not (a replaced one is told so). 404 otherwise."""
     peer = db.session.scalar(select(CallPeer).where(
-        CallPeer.peer_key == str(key or ""), CallPeer.appointment_id == appointment.id,
+        CallPeer.peer_key == _peer_key(key), CallPeer.appointment_id == appointment.id,
         _owned_by(participant)))
     if peer is None:
         abort(404)
@@ -253,7 +260,7 @@ def send_signal(appointment_id: int):
     if len(encoded) > MAX_PAYLOAD:
         abort(413)
     recipient = db.session.scalar(select(CallPeer).where(
-        CallPeer.peer_key == str(data.get("to") or ""), CallPeer.appointment_id == appointment.id,
+        CallPeer.peer_key == _peer_key(data.get("to")), CallPeer.appointment_id == appointment.id,
         CallPeer.left_at.is_(None)))
     if recipient is None:
         return jsonify(delivered=False), 404
@@ -271,7 +278,7 @@ def leave(appointment_id: int):
     appointment, participant = _caller(appointment_id)
     data = _json_body()
     peer = db.session.scalar(select(CallPeer).where(
-        CallPeer.peer_key == str(data.get("peer") or ""),
+        CallPeer.peer_key == _peer_key(data.get("peer")),
         CallPeer.appointment_id == appointment.id))
     if peer is not None and peer.left_at is None and (
             peer.participant_id == participant.id if participant
