@@ -216,3 +216,38 @@ def test_one_person_plays_both_roles_in_two_windows_of_one_browser(
     _admit_into_call(live_server, citizen, advisor, appointment_id, ids["citizen"])
     advisor.locator("[data-end-call]").click()
     citizen.wait_for_url("**/termin/ende")
+
+
+def test_a_second_tab_takes_over_the_call_and_the_first_is_told(live_server, chromium, contexts):
+    appointment_id, links, ids = _book(live_server)
+    citizen, advisor = _waiting_with_advisor(live_server, chromium, contexts, ids,
+                                             links["citizen"])
+    _admit_into_call(live_server, citizen, advisor, appointment_id, ids["citizen"])
+
+    second = citizen.context.new_page()  # the same person, another tab of the same browser
+    second.goto(f"{live_server.url}/termin/anruf")
+    wait_for_video(second, advisor)
+
+    # The first tab stops its media and says why, with focus on the message.
+    notice = citizen.locator("[data-replaced]")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("in einem anderen Fenster oder Tab geöffnet")
+    expect(notice).to_be_focused()
+    assert notice.get_attribute("role") == "alert"
+    expect(citizen.locator("[data-tiles]")).to_be_hidden()
+    assert citizen.evaluate("window.portalCall.connectedPeers()") == 0
+    assert citizen.evaluate("document.querySelector('[data-local]').srcObject") is None
+    # The advisor sees one participant, the new tab.
+    expect(advisor.locator("[data-tiles] figure")).to_have_count(2)
+    assert advisor.evaluate("window.portalCall.connectedPeers()") == 1
+
+    # Taking it back by keyboard: the first tab has the call again, the second is told.
+    citizen.keyboard.press("Tab")
+    expect(notice.get_by_role("link")).to_be_focused()
+    with citizen.expect_navigation():
+        citizen.keyboard.press("Enter")
+    citizen.wait_for_function("() => window.portalCall !== undefined")
+    wait_for_video(citizen, advisor)
+    expect(second.locator("[data-replaced]")).to_be_visible()
+    expect(advisor.locator("[data-tiles] figure")).to_have_count(2)
+    assert_accessible(second, "call taken over by another tab")
