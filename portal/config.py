@@ -39,6 +39,8 @@ class Defaults:
     # The waiting room opens this many minutes before the appointment; it polls this often.
     WAITING_ROOM_OPENS_MINUTES = 30
     WAITING_ROOM_POLL_SECONDS = 3
+    # From the appointment's start time the waiting room polls this often (admission is near).
+    WAITING_ROOM_DUE_POLL_SECONDS = 1
     # No poll for this long: "connection lost?" on the advisor's queue page.
     PRESENCE_TIMEOUT_SECONDS = 15
     QUEUE_POLL_SECONDS = 5
@@ -91,6 +93,8 @@ class Defaults:
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = "10 per minute"
+    # Failed sign-ins (and second-factor codes) per account, whatever the address.
+    LOGIN_ACCOUNT_RATE_LIMIT = "5 per 15 minutes"
     LINK_RATE_LIMIT = "30 per minute"
 
     # Largest request body at all (the network check's uploads have their own, lower cap).
@@ -105,6 +109,11 @@ class Defaults:
     REMEMBER_COOKIE_SAMESITE = "Lax"
     PERMANENT_SESSION_LIFETIME = 12 * 3600
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    # Advisors are signed out after this long without a real request (polls don't count),
+    # warned this long before.
+    ADVISOR_IDLE_MINUTES = 30
+    ADVISOR_IDLE_WARNING_MINUTES = 2
+    REQUIRE_2FA: bool | None = None  # None: True unless debug or testing
 
 
 def finish(app) -> None:
@@ -120,6 +129,8 @@ def finish(app) -> None:
     if cfg.get("SESSION_COOKIE_SECURE") is None:
         cfg["SESSION_COOKIE_SECURE"] = not (app.debug or app.testing)
     cfg["REMEMBER_COOKIE_SECURE"] = cfg["SESSION_COOKIE_SECURE"]
+    if cfg.get("REQUIRE_2FA") is None:
+        cfg["REQUIRE_2FA"] = not (app.debug or app.testing)
     cfg["BASE_URL"] = str(cfg["BASE_URL"]).rstrip("/")
     if not cfg.get("SECRET_KEY"):
         if app.debug or app.testing:

@@ -1,68 +1,129 @@
 """The advisor's queue page: today's appointments, who is waiting, admission and actions.
 
 One URL serves the page and, for htmx polls, the fragment; an unchanged fragment answers 204.
+Whether it changed is decided from the data, in one query and without rendering
+(`queue_fingerprint`), so an unchanged poll costs little more than the advisor's login check.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_login import current_user
 from markupsafe import Markup
+from sqlalchemy import func, select
 
 from .. import admission
 from ..extensions import db
 from ..htmx import is_htmx, no_change, vary
-from ..journey import waiting_room_opens_at
-from ..models import Appointment, AppointmentStatus, Participant, utcnow
+from ..models import (
+    Advisor,
+    Appointment,
+    AppointmentStatus,
+    DeviceCheck,
+    JourneyState,
+    Participant,
+    utcnow,
+)
 from ..queue import queue_state
 from ..timeutil import to_local
 from . import bp
 from .routes import own_appointment, visible_appointments
 
-CSRF_VALUE = re.compile(r'name="csrf_token" value="[^"]*"')
 
-
-def _todays_appointments(show_all: bool) -> list[Appointment]:
-    """Today's appointments (local day) and any whose waiting room is open right now.
+class _Window:
+    """Which appointments the queue shows at `now`: today's (local day) and any whose waiting
+    room is open right now.
 
     Around midnight the local day alone would hide a citizen already waiting for
     00:05, or one rejoining a call that began at 23:45.
     """
-    now = utcnow()
-    config = current_app.config
-    opens_early = timedelta(minutes=config["WAITING_ROOM_OPENS_MINUTES"])
-    grace = timedelta(minutes=config["LINK_GRACE_MINUTES"])
-    lingers = timedelta(minutes=config["MAX_DURATION_MINUTES"]) + grace
-    day_start = to_local(now).replace(hour=0, minute=0, second=0, microsecond=0)
-    day_end = day_start + timedelta(days=1)
-    query = visible_appointments(everyone=show_all).where(
-        Appointment.starts_at >= min(day_start, now - lingers),
-        Appointment.starts_at < max(day_end, now + opens_early),
-    ).order_by(Appointment.starts_at)
 
-    def shown(appointment: Appointment) -> bool:
-        if day_start <= appointment.starts_at < day_end:
+    def __init__(self, now: datetime):
+        config = current_app.config
+        self.now = now
+        self.opens_early = timedelta(minutes=config["WAITING_ROOM_OPENS_MINUTES"])
+        self.grace = timedelta(minutes=config["LINK_GRACE_MINUTES"])
+        lingers = timedelta(minutes=config["MAX_DURATION_MINUTES"]) + self.grace
+        self.day_start = to_local(now).replace(hour=0, minute=0, second=0, microsecond=0)
+        self.day_end = self.day_start + timedelta(days=1)
+        self.earliest = min(self.day_start, now - lingers)
+        self.latest = max(self.day_end, now + self.opens_early)
+
+    def where(self, query):
+        return query.where(Appointment.starts_at >= self.earliest,
+                           Appointment.starts_at < self.latest)
+
+    def shows(self, starts_at: datetime, duration_minutes: int) -> bool:
+        if self.day_start <= starts_at < self.day_end:
             return True
-        return waiting_room_opens_at(appointment) <= now <= appointment.ends_at + grace
+        ends_at = starts_at + timedelta(minutes=duration_minutes)
+        return starts_at - self.opens_early <= self.now <= ends_at + self.grace
 
-    return [a for a in db.session.scalars(query) if shown(a)]
+
+def _todays_appointments(show_all: bool, now: datetime) -> list[Appointment]:
+    window = _Window(now)
+    query = window.where(visible_appointments(everyone=show_all)).order_by(Appointment.starts_at)
+    return [a for a in db.session.scalars(query)
+            if window.shows(a.starts_at, a.duration_minutes)]
+
+
+def queue_fingerprint(show_all: bool, now: datetime | None = None) -> str:
+    """A hash of everything the queue fragment shows, from one query and without rendering.
+
+    Per appointment: which ones are listed, time, status, message, the advisor (for the
+    admin's view), whether it is over. Per participant: name, role, journey state, waiting
+    since and for how many minutes, connected or not, identity check, the latest device
+    check (a check is never changed after it is stored, so its id stands for its content).
+    The language, because labels are translated. CSRF tokens are not data and are left out.
+    """
+    now = now or utcnow()
+    window = _Window(now)
+    timeout = timedelta(seconds=current_app.config["PRESENCE_TIMEOUT_SECONDS"])
+    latest_check = (select(func.max(DeviceCheck.id))
+                    .where(DeviceCheck.participant_id == Participant.id)
+                    .correlate(Participant).scalar_subquery())
+    query = window.where(
+        select(Appointment.id, Appointment.starts_at, Appointment.duration_minutes,
+               Appointment.status, Appointment.waiting_message, Advisor.name,
+               Participant.id, Participant.name, Participant.role, Participant.journey_state,
+               Participant.waiting_since, Participant.last_seen_at,
+               Participant.identity_checked_at, latest_check)
+        .join(Advisor, Appointment.advisor_id == Advisor.id)
+        .outerjoin(Participant, Participant.appointment_id == Appointment.id)
+    ).order_by(Appointment.starts_at, Appointment.id, Participant.id)
+    if not (current_user.is_admin and show_all):
+        query = query.where(Appointment.advisor_id == current_user.id)
+    digest = hashlib.sha256(f"{get_locale()}|{show_all}".encode())
+    for (appt_id, starts_at, duration, status, message, advisor, p_id, name, role, state,
+         waiting_since, last_seen_at, identity_at, check_id) in db.session.execute(query):
+        if not window.shows(starts_at, duration):
+            continue
+        over = now > starts_at + timedelta(minutes=duration)
+        row: tuple = (appt_id, starts_at, duration, status, message, advisor, over, p_id, name,
+                      role, state, identity_at, check_id)
+        if state is JourneyState.WAITING:
+            minutes = int((now - waiting_since).total_seconds() // 60) if waiting_since else 0
+            connected = last_seen_at is not None and now - last_seen_at <= timeout
+            row += (waiting_since, minutes, connected)
+        digest.update(repr(row).encode())
+    return digest.hexdigest()[:16]
 
 
 def _render_queue(show_all: bool):
-    appointments = _todays_appointments(show_all)
     now = utcnow()
+    # First the fingerprint, then the data: a change in between shows now and is seen as
+    # a change again by the next poll, never hidden.
+    version = queue_fingerprint(show_all, now)
+    appointments = _todays_appointments(show_all, now)
     states = {p.id: queue_state(p, now) for a in appointments for p in a.participants}
     waiting = sum(1 for s in states.values() if s.key in ("waiting", "connection_lost"))
     body = render_template("advisor/_queue_body.html", appointments=appointments,
                            states=states, show_all=show_all)
-    # CSRF tokens change every second; without them the HTML is the state to compare.
-    version = hashlib.sha256(CSRF_VALUE.sub("", body).encode()).hexdigest()[:16]
     return body, version, waiting
 
 
@@ -77,6 +138,8 @@ def _show_all() -> bool:
 @bp.get("/warteschlange")
 def queue():
     show_all = _show_all()
+    if is_htmx() and request.args.get("v") == queue_fingerprint(show_all):
+        return no_change()
     body, version, waiting = _render_queue(show_all)
     context = dict(body=Markup(body), version=version, waiting=waiting, show_all=show_all,  # noqa: S704
                    poll_seconds=current_app.config["QUEUE_POLL_SECONDS"])

@@ -2,6 +2,13 @@
 
 Each htmx poll doubles as presence (last_seen_at), so the advisor's queue can tell
 "waiting" from "connection lost?". An unchanged state answers 204 with no body.
+
+Hundreds of people wait at once and each polls every few seconds, so the unchanged poll of a
+waiting participant has a fast path (`_unchanged_poll`): one SELECT of the few columns the
+fingerprint needs, on an autocommit connection (no BEGIN/ROLLBACK round trips), no ORM
+objects, no template, and a conditional UPDATE of the presence only when it is older than
+presence_write_every(). Anything else (a change, another state, a page load) takes the full
+path.
 """
 
 from __future__ import annotations
@@ -10,6 +17,7 @@ import hashlib
 from datetime import timedelta
 
 from flask import current_app, redirect, render_template, request, session, url_for
+from sqlalchemy import or_, select, update
 
 from ..extensions import db
 from ..htmx import client_redirect, is_htmx, no_change, vary
@@ -19,24 +27,120 @@ from ..journey import (
     waiting_room_is_open,
     waiting_room_opens_at,
 )
-from ..models import AppointmentStatus, JourneyState, ParticipantRole, utcnow
+from ..models import (
+    Appointment,
+    AppointmentStatus,
+    JourneyState,
+    Participant,
+    ParticipantRole,
+    utcnow,
+)
 from ..scheduling import NotChangeable, audit, cancel_appointment
 from . import bp
 from .access import SESSION_KEY, require_participant
 
-PRESENCE_WRITE_EVERY = timedelta(seconds=5)  # fewer writes; the timeout is 15 s
 MAY_ENTER = (JourneyState.CHECKED, JourneyState.LEFT, JourneyState.WAITING)
 
 
-def _fingerprint(participant, is_open: bool) -> str:
-    appt = participant.appointment
-    raw = "|".join(map(str, (participant.journey_state, is_open, appt.status,
-                             appt.waiting_message_at, appt.starts_at)))
+def _fingerprint_of(journey_state, is_open, status, waiting_message_at, starts_at,
+                    due: bool) -> str:
+    """Everything the status fragment shows, from the data (the message's text changes only
+    together with waiting_message_at; `due` sets the poll interval)."""
+    raw = "|".join(map(str, (journey_state, is_open, status, waiting_message_at, starts_at,
+                             due)))
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+
+def _fingerprint(participant, is_open: bool, due: bool) -> str:
+    appt = participant.appointment
+    return _fingerprint_of(participant.journey_state, is_open, appt.status,
+                           appt.waiting_message_at, appt.starts_at, due)
+
+
+def presence_write_every() -> timedelta:
+    """Presence is written at most this often: fewer writes, and still never a false
+    "connection lost?" on the queue (PRESENCE_TIMEOUT_SECONDS without a stored poll).
+
+    A write comes at most one poll interval after this period; one missed or slow poll
+    (another interval and 2 s) must still fit into the timeout. Defaults: 15 - 2 x 3 - 2 = 7 s,
+    so every third poll writes; the stored time is at most 10 s old (13 s after a miss).
+    """
+    config = current_app.config
+    seconds = (config["PRESENCE_TIMEOUT_SECONDS"] - 2 * config["WAITING_ROOM_POLL_SECONDS"]
+               - 2)
+    return timedelta(seconds=max(1, seconds))
+
+
+def _poll_seconds(due: bool) -> int:
+    """How often the waiting room asks whether it is the participant's turn.
+
+    From the appointment's start time, when advisors let people in, it asks more often
+    (WAITING_ROOM_DUE_POLL_SECONDS): with a 3 s poll alone the time from "Let in" to the call
+    page would be up to 3 s plus the page load. Only the few participants who are due poll
+    faster, and an unchanged poll is cheap (see `_unchanged_poll`).
+    """
+    config = current_app.config
+    seconds = config["WAITING_ROOM_POLL_SECONDS"]
+    return min(seconds, config["WAITING_ROOM_DUE_POLL_SECONDS"]) if due else seconds
+
+
+_POLL_COLUMNS = (Participant.token_hash, Participant.erased_at, Participant.journey_state,
+                 Participant.last_seen_at, Appointment.status, Appointment.starts_at,
+                 Appointment.duration_minutes, Appointment.waiting_message_at)
+
+
+def _unchanged_poll():
+    """204 for the poll of a waiting participant whose fragment would not change; else None.
+
+    The checks are those of bound_participant, link_is_usable and next_endpoint for the one
+    case this path serves: a WAITING participant of a scheduled appointment whose waiting
+    room is open. Every other case returns None and takes the full path.
+    """
+    version = request.args.get("v")
+    bound = session.get(SESSION_KEY)
+    if not version or not isinstance(bound, dict) or not isinstance(bound.get("id"), int):
+        return None
+    config = current_app.config
+    now = utcnow()
+    # Autocommit: the SELECT is one round trip, and nothing is left to roll back.
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        row = conn.execute(
+            select(*_POLL_COLUMNS)
+            .join_from(Participant, Appointment, Participant.appointment_id == Appointment.id)
+            .where(Participant.id == bound["id"])).first()
+        if row is None or row.token_hash != bound.get("token") or row.erased_at is not None \
+                or row.status is not AppointmentStatus.SCHEDULED \
+                or row.journey_state is not JourneyState.WAITING:
+            return None
+        ends_at = row.starts_at + timedelta(minutes=row.duration_minutes)
+        if now >= ends_at + timedelta(minutes=config["LINK_GRACE_MINUTES"]):
+            return None  # the link has expired: the full path says so
+        opens_at = row.starts_at - timedelta(minutes=config["WAITING_ROOM_OPENS_MINUTES"])
+        if now < opens_at:
+            return None  # cannot be WAITING before the room opens (a moved appointment)
+        if _fingerprint_of(row.journey_state, True, row.status, row.waiting_message_at,
+                           row.starts_at, now >= row.starts_at) != version:
+            return None
+        write_every = presence_write_every()
+        if row.last_seen_at is None or now - row.last_seen_at > write_every:
+            # Conditional: of several workers answering polls of one participant at the same
+            # moment, one writes; and never for someone who has just been admitted or left.
+            conn.execute(
+                update(Participant)
+                .where(Participant.id == bound["id"],
+                       Participant.journey_state == JourneyState.WAITING,
+                       or_(Participant.last_seen_at.is_(None),
+                           Participant.last_seen_at < now - write_every))
+                .values(last_seen_at=now))
+    return no_change()
 
 
 @bp.get("/termin/wartebereich")
 def waiting_room():
+    if is_htmx():
+        unchanged = _unchanged_poll()
+        if unchanged is not None:
+            return unchanged
     participant = require_participant()
     target = next_endpoint(participant)
     if target not in ("citizen.waiting_room", "call.participant_call"):
@@ -56,17 +160,18 @@ def waiting_room():
             audit("waiting_room.entered", actor="participant", appointment=appointment,
                   participant=participant)
         if participant.last_seen_at is None or now - participant.last_seen_at > \
-                PRESENCE_WRITE_EVERY:
+                presence_write_every():
             participant.last_seen_at = now
         db.session.commit()
 
     admitted = participant.journey_state in IN_OR_AFTER_CALL
     if admitted and not is_htmx():
         return redirect(url_for("call.participant_call"))
-    version = _fingerprint(participant, is_open)
+    due = is_open and now >= appointment.starts_at
+    version = _fingerprint(participant, is_open, due)
     context = dict(participant=participant, appointment=appointment, is_open=is_open,
                    opens_at=waiting_room_opens_at(appointment), admitted=admitted,
-                   version=version, poll_seconds=current_app.config["WAITING_ROOM_POLL_SECONDS"])
+                   version=version, poll_seconds=_poll_seconds(due))
     if is_htmx():
         if request.args.get("v") == version:
             return no_change()
