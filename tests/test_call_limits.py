@@ -14,6 +14,7 @@ from portal.models import CallPeer, CallSignal, utcnow
 
 from .helpers import csrf_token
 from .journey_helpers import book, to_waiting_room
+from .test_fuzz import postgres_config
 
 META_CSRF = re.compile(r'name="csrf-token" content="([^"]+)"')
 CANDIDATE = {"candidate": "candidate:1 1 udp 2122260223 192.0.2.1 54321 typ host",
@@ -55,6 +56,16 @@ class Caller:
     def leave(self, final=False):
         return self.client.post(self.url("verlassen"), headers=self.headers,
                                 json={"peer": self.peer, "final": final})
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def config(request, config, tmp_path):
+    """Each test on SQLite (`make run`) and on PostgreSQL (production)."""
+    if request.param == "sqlite":
+        yield config
+        return
+    with postgres_config(tmp_path) as pg_config:
+        yield pg_config
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ refuses NUL characters, unlike SQLite).
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import re
 import secrets
@@ -67,27 +68,36 @@ def _pg_available() -> bool:
         return False
 
 
+@contextlib.contextmanager
+def postgres_config(tmp_path):
+    """Settings for a fresh, migrated PostgreSQL database of this test's own (dropped after)."""
+    if not _pg_available():
+        pytest.skip("PostgreSQL is not reachable at " + PG_ADMIN_URL)
+    name = f"h3_test_{secrets.token_hex(4)}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    try:
+        config = base_config(tmp_path, PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
+        app = create_app(config)
+        with app.app_context():
+            flask_migrate.upgrade()
+            db.engine.dispose()
+        yield config
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
+        admin.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def fuzz_config(request, tmp_path, migrated_sqlite):
     if request.param == "sqlite":
         shutil.copy(migrated_sqlite, tmp_path / "fuzz.db")
         yield base_config(tmp_path, f"sqlite:///{tmp_path}/fuzz.db")
         return
-    if not _pg_available():
-        pytest.skip("PostgreSQL is not reachable at " + PG_ADMIN_URL)
-    name = f"h3_fuzz_{secrets.token_hex(4)}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    config = base_config(tmp_path, PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name)
-    app = create_app(config)
-    with app.app_context():
-        flask_migrate.upgrade()
-        db.engine.dispose()
-    yield config
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"DROP DATABASE {name} WITH (FORCE)"))
-    admin.dispose()
+    with postgres_config(tmp_path) as config:
+        yield config
 
 
 class World:

@@ -251,3 +251,19 @@ def test_a_second_tab_takes_over_the_call_and_the_first_is_told(live_server, chr
     expect(second.locator("[data-replaced]")).to_be_visible()
     expect(advisor.locator("[data-tiles] figure")).to_have_count(2)
     assert_accessible(second, "call taken over by another tab")
+
+
+def test_the_call_connects_although_the_portal_refuses_signals_for_a_while(
+        live_server, chromium, contexts):
+    """A full mailbox answers 429: offers and answers are sent again, a candidate may be
+    dropped, and the call still connects."""
+    live_server.app.config["CALL_MAX_PENDING_SIGNALS"] = 2
+    appointment_id, links, ids = _book(live_server)
+    citizen, advisor = _waiting_with_advisor(live_server, chromium, contexts, ids,
+                                             links["citizen"])
+    refused = []
+    for page in (citizen, advisor):
+        page.on("response", lambda r: r.status == 429 and refused.append(r.url))
+    # The advisor comes in last: the offer and its candidates arrive faster than polled.
+    _admit_into_call(live_server, citizen, advisor, appointment_id, ids["citizen"])
+    assert refused, "the mailbox never filled: the test proved nothing"
