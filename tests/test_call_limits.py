@@ -254,3 +254,17 @@ def test_the_call_page_offers_a_way_back_when_replaced(client, call):
     html = client.get("/termin/anruf").get_data(as_text=True)
     assert "data-replaced" in html
     assert 'href="/termin/anruf"' in html
+
+
+def test_malformed_peer_keys_never_reach_the_database(client, staff, call):
+    # A NUL character in a peer key made PostgreSQL fail (a 500), found by fuzzing.
+    advisor = Caller(staff, call.id, "advisor")
+    advisor.join()
+    for key in ("\x00" * 32, advisor.peer + "\x00", 12, None, ["x"], "Ä" * 32):
+        assert advisor.send(key).status_code == 404, key
+        assert advisor.client.post(advisor.url("signal"), headers=advisor.headers, json={
+            "peer": key, "to": advisor.peer, "kind": "candidate",
+            "payload": CANDIDATE}).status_code == 404, key
+        assert advisor.client.post(advisor.url("verlassen"), headers=advisor.headers,
+                                   json={"peer": key}).status_code == 200
+    assert staff.get(advisor.url("signale", peer="%00" * 32)).status_code in (400, 404)
