@@ -40,13 +40,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     htmx.init_app(app)
     limiter.init_app(app)
 
-    from . import i18n, labels, security
+    from . import i18n, labels, logs, security
 
     babel.init_app(app, locale_selector=i18n.select_locale,
                    default_translation_directories=str(Path(__file__).parent / "translations"))
     i18n.init_app(app)
     labels.init_app(app)
     security.init_app(app)
+    logs.init_app(app)
 
     from .auth import login_manager_setup
 
@@ -58,6 +59,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .call import bp as call_bp
     from .citizen import bp as citizen_bp
     from .errors import register_error_handlers
+    from .health import bp as health_bp
     from .netcheck import bp as netcheck_bp
     from .pages import bp as pages_bp
 
@@ -67,6 +69,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(citizen_bp)
     app.register_blueprint(call_bp)
     app.register_blueprint(netcheck_bp)
+    app.register_blueprint(health_bp)
     register_error_handlers(app)
 
     from .cli import register_cli

@@ -14,7 +14,9 @@ class Defaults:
 
     SECRET_KEY: str | None = None
     SQLALCHEMY_DATABASE_URI: str | None = None  # None: SQLite file in the instance folder
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # Merged with what is given (see finish): hide_parameters keeps token hashes and personal
+    # data out of SQL error logs.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "hide_parameters": True}
 
     # Mail: without MAIL_SERVER the portal writes each message as an .eml file to OUTBOX_DIR.
     MAIL_SERVER: str | None = None
@@ -115,11 +117,17 @@ class Defaults:
     ADVISOR_IDLE_WARNING_MINUTES = 2
     REQUIRE_2FA: bool | None = None  # None: True unless debug or testing
 
+    # "text" or "json" (one JSON object per line with the request id nginx passes on).
+    LOG_FORMAT = "text"
+
 
 def finish(app) -> None:
     """Fill settings that depend on others and refuse unsafe production settings."""
     cfg = app.config
-    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+    # The instance folder holds the SQLite database, the outbox and the secret key: owner only.
+    Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
+    cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {**Defaults.SQLALCHEMY_ENGINE_OPTIONS,
+                                        **(cfg.get("SQLALCHEMY_ENGINE_OPTIONS") or {})}
     if not cfg.get("SQLALCHEMY_DATABASE_URI"):
         cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "portal.db")
     if not cfg.get("CONSENT_DIR"):

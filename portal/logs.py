@@ -1,0 +1,114 @@
+"""Logging: personal-link tokens masked in every log, optional JSON lines with a request id."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import secrets
+from datetime import UTC, datetime
+from urllib.parse import unquote
+
+from flask import Flask, g, has_request_context, request
+
+# A personal link is /t/<token>. Servers log the raw request line: gunicorn writes
+# `/%74/<token>` or `/t%2F<token>` as sent, which werkzeug decodes and routes all the same,
+# so tokens are looked for after percent-decoding.
+PERSONAL_LINK = re.compile(r"/t/[^\s\"?#]+")
+# Access logs of the development server and of gunicorn.
+ACCESS_LOGGERS = ("werkzeug", "gunicorn.access")
+REQUEST_ID_HEADER = "X-Request-ID"
+# What nginx's $request_id looks like (32 hex digits), generous but bounded and printable.
+VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=-]{1,128}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _decoded(value: str) -> str:
+    """Percent-decode (repeatedly: `%2574` is `%74` is `t`) and keep it one printable line."""
+    for _ in range(3):
+        decoded = unquote(value, errors="replace")
+        if decoded == value:
+            break
+        value = decoded
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+
+
+def mask(value):
+    """The text with every personal-link token replaced by an ellipsis."""
+    if not isinstance(value, str):
+        return value
+    if "%" in value:
+        decoded = _decoded(value)
+        if PERSONAL_LINK.search(decoded):
+            value = decoded  # only then: other logged paths stay as sent
+    return PERSONAL_LINK.sub("/t/…", value)
+
+
+class MaskLinkTokens(logging.Filter):
+    """A personal link's token in a log would let anyone reading the log in.
+
+    The arguments are masked where they are, so formatters that read them (gunicorn's
+    atoms, JSON log formats) keep working."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = mask(record.msg)
+        if isinstance(record.args, dict):
+            record.args = {key: mask(value) for key, value in record.args.items()}
+        elif isinstance(record.args, tuple):
+            record.args = tuple(mask(value) for value in record.args)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": mask(record.getMessage()),
+        }
+        request_id = getattr(record, "request_id", None) or current_request_id()
+        if request_id:
+            entry["request_id"] = request_id
+        if record.exc_info:
+            entry["exception"] = mask(self.formatException(record.exc_info))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def valid_request_id(value: str | None) -> str | None:
+    return value if value and VALID_REQUEST_ID.fullmatch(value) else None
+
+
+def current_request_id() -> str | None:
+    return g.get("request_id") if has_request_context() else None
+
+
+_mask = MaskLinkTokens()
+
+
+def init_app(app: Flask) -> None:
+    for logger in (*map(logging.getLogger, ACCESS_LOGGERS), app.logger):
+        logger.addFilter(_mask)  # the same filter object is added only once
+    if app.config.get("LOG_FORMAT") == "json":
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        handler.addFilter(_mask)
+        app.logger.handlers[:] = [handler]
+        app.logger.propagate = False
+        if app.logger.level == logging.NOTSET:
+            app.logger.setLevel(logging.INFO)
+
+    @app.before_request
+    def take_request_id():
+        # nginx sets it; an invalid or missing one is replaced, so every line can be joined.
+        sent = valid_request_id(request.headers.get(REQUEST_ID_HEADER))
+        g.request_id = sent or secrets.token_hex(16)
+
+    @app.after_request
+    def echo_request_id(response):
+        request_id = current_request_id()
+        if request_id:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        return response
