@@ -130,6 +130,8 @@ def test_stored_bytes_per_appointment_are_capped(app, client, staff, call):
     assert advisor.send(citizen.peer, "offer", big).status_code == 429
     assert advisor.send(citizen.peer).status_code == 200  # a small candidate still fits
     assert db.session.scalar(select(func.sum(func.length(CallSignal.payload)))) <= 20_000
+    # Nobody can fill the budget with a mailbox of their own that they never empty.
+    assert citizen.send(citizen.peer).status_code == 404
 
 
 def test_signalling_requests_are_rate_limited_per_person(app, client, staff, call):

@@ -262,7 +262,8 @@ def send_signal(appointment_id: int):
     recipient = db.session.scalar(select(CallPeer).where(
         CallPeer.peer_key == _peer_key(data.get("to")), CallPeer.appointment_id == appointment.id,
         CallPeer.left_at.is_(None)))
-    if recipient is None:
+    # Never to oneself: a mailbox nobody empties would hold the appointment's byte budget.
+    if recipient is None or recipient.id == me.id:
         return jsonify(delivered=False), 404
     if mailbox_full(appointment.id, recipient.peer_key, len(encoded)):
         return too_many("too_many_signals")
