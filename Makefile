@@ -45,7 +45,7 @@ run: install
 	@PORTAL_SECRET_KEY=$$(cat $(SECRET)) PORTAL_SESSION_COOKIE_SECURE=false \
 	  $(BIN)/flask --app portal demo
 	@echo "  Mail is written to instance/outbox/. Stop with Ctrl+C."
-	PORTAL_SECRET_KEY=$$(cat $(SECRET)) PORTAL_SESSION_COOKIE_SECURE=false \
+	PORTAL_SECRET_KEY=$$(cat $(SECRET)) PORTAL_SESSION_COOKIE_SECURE=false PORTAL_REQUIRE_2FA=false \
 	  $(BIN)/flask --app portal run --host $(HOST) --port $(PORT)
 
 test: install

@@ -66,6 +66,39 @@ def advisor_add(email: str, name: str, admin: bool, password_stdin: bool) -> Non
     click.echo(f"Advisor {advisor.email} created ({advisor.role.value}).")
 
 
+@advisor_cli.command("reset-2fa")
+@click.argument("email")
+def advisor_reset_2fa(email: str) -> None:
+    """Remove an advisor's second factor (they set it up again at the next sign-in)."""
+    from .auth import two_factor
+    from .scheduling import audit
+
+    advisor = find_advisor(email)
+    if advisor is None:
+        fail(_("No advisor with the e-mail address %(email)s.", email=email))
+    two_factor.reset(advisor)
+    advisor.end_all_sessions()
+    audit("advisor.2fa_reset", actor="cli", advisor=advisor)
+    db.session.commit()
+    click.echo(f"Second factor of {advisor.email} reset; their sessions have ended.")
+
+
+@advisor_cli.command("deactivate")
+@click.argument("email")
+def advisor_deactivate(email: str) -> None:
+    """Deactivate an advisor account; every session of it ends at once."""
+    from .scheduling import audit
+
+    advisor = find_advisor(email)
+    if advisor is None:
+        fail(_("No advisor with the e-mail address %(email)s.", email=email))
+    advisor.active = False
+    advisor.end_all_sessions()
+    audit("advisor.deactivated", actor="cli", advisor=advisor)
+    db.session.commit()
+    click.echo(f"Advisor {advisor.email} deactivated; their sessions have ended.")
+
+
 def parse_participant(value: str) -> ParticipantSpec:
     parts = value.split(":", 2)
     if len(parts) != 3:

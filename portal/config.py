@@ -129,7 +129,10 @@ def finish(app) -> None:
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {**Defaults.SQLALCHEMY_ENGINE_OPTIONS,
                                         **(cfg.get("SQLALCHEMY_ENGINE_OPTIONS") or {})}
     if not cfg.get("SQLALCHEMY_DATABASE_URI"):
-        cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + os.path.join(app.instance_path, "portal.db")
+        database = os.path.join(app.instance_path, "portal.db")
+        # Created owner-only before SQLite creates it world-readable (its journals inherit this).
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+        cfg["SQLALCHEMY_DATABASE_URI"] = "sqlite:///" + database
     if not cfg.get("CONSENT_DIR"):
         cfg["CONSENT_DIR"] = str(Path(__file__).parent / "consent")
     if not cfg.get("OUTBOX_DIR"):

@@ -112,12 +112,33 @@ class Advisor(UserMixin, db.Model):
     role: Mapped[Role] = mapped_column(_enum(Role), default=Role.ADVISOR)
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Carried in every session (see get_id); raised on logout, password change and
+    # deactivation, which ends every session signed with the old value on every instance.
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The TOTP secret must be readable to verify codes, so it is stored as is: database
+    # backups must be protected like the database itself (docs/privacy-and-security.md).
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last accepted TOTP time step: a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(types.BigInteger)
 
     appointments: Mapped[list[Appointment]] = relationship(back_populates="advisor")
+    recovery_codes: Mapped[list[RecoveryCode]] = relationship(
+        back_populates="advisor", cascade="all, delete-orphan")
 
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive accounts
         return self.active
+
+    @property
+    def has_two_factor(self) -> bool:
+        return self.totp_enabled_at is not None
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_generation}"
+
+    def end_all_sessions(self) -> None:
+        self.session_generation += 1
 
     @property
     def is_admin(self) -> bool:
@@ -129,6 +150,17 @@ class Advisor(UserMixin, db.Model):
 
     def check_password(self, password: str) -> bool:
         return check_password_hash(self.password_hash, password)
+
+
+class RecoveryCode(db.Model):
+    """A one-time second-factor code for when the authenticator app is lost (SHA-256 only)."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    advisor_id: Mapped[int] = mapped_column(ForeignKey("advisor.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    advisor: Mapped[Advisor] = relationship(back_populates="recovery_codes")
 
 
 class Appointment(db.Model):
