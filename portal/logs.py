@@ -53,7 +53,9 @@ class MaskLinkTokens(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = mask(record.msg)
         if isinstance(record.args, dict):
-            record.args = {key: mask(value) for key, value in record.args.items()}
+            # In place: gunicorn's atoms are a dict subclass that answers "-" for absent keys.
+            for key, value in list(record.args.items()):
+                record.args[key] = mask(value)
         elif isinstance(record.args, tuple):
             record.args = tuple(mask(value) for value in record.args)
         return True
@@ -69,12 +71,43 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": mask(record.getMessage()),
         }
-        request_id = getattr(record, "request_id", None) or current_request_id()
+        request_id = current_request_id()
+        if record.name == "gunicorn.access" and isinstance(record.args, dict):
+            entry.update(_access_fields(record.args))
+            # What the portal answered in X-Request-ID: the validated (or new) id.
+            request_id = record.args.get("{x-request-id}o") or request_id
         if request_id:
             entry["request_id"] = request_id
         if record.exc_info:
             entry["exception"] = mask(self.formatException(record.exc_info))
         return json.dumps(entry, ensure_ascii=False)
+
+
+def _access_fields(atoms: dict) -> dict:
+    status = str(atoms.get("s"))
+    fields = {"method": atoms.get("m"), "path": mask(atoms.get("U")),
+              "status": int(status) if status.isdigit() else None,
+              "bytes": atoms.get("B"), "duration_ms": None}
+    if isinstance(atoms.get("D"), int):
+        fields["duration_ms"] = round(atoms["D"] / 1000, 1)
+    return {key: value for key, value in fields.items() if value not in (None, "-")}
+
+
+def gunicorn_json_logger():
+    """gunicorn's logger with JSON lines for its error and access logs (deploy/gunicorn.conf.py).
+
+    A function, so gunicorn is imported only where it runs (gunicorn calls it for the class)."""
+    from gunicorn.glogging import Logger
+
+    class JsonLogger(Logger):
+        def setup(self, cfg):
+            super().setup(cfg)
+            for log in (self.error_log, self.access_log):
+                log.addFilter(_mask)
+                for handler in log.handlers:
+                    handler.setFormatter(JsonFormatter())
+
+    return JsonLogger
 
 
 def valid_request_id(value: str | None) -> str | None:

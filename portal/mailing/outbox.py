@@ -7,6 +7,7 @@ Without a configured MAIL_SERVER, messages are written as .eml files to OUTBOX_D
 
 from __future__ import annotations
 
+import os
 import secrets
 import smtplib
 import ssl
@@ -93,12 +94,14 @@ class FileTransport(_Transport):
         self.folder = Path(folder)
 
     def send(self, sender: str, recipient: str, raw: bytes) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
+        # Mails hold names, addresses and personal links: owner only.
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         stamp = utcnow().strftime("%Y%m%dT%H%M%S%f")
         # Sorts by time; the random part keeps two mails of one clock tick apart.
         path = self.folder / f"{stamp}-{secrets.token_hex(4)}.eml"
         tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(raw)
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as file:
+            file.write(raw)
         tmp.replace(path)  # readers never see half a file
 
 
