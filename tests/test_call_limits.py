@@ -89,7 +89,8 @@ def stored(**where) -> int:
 def test_ids_beyond_the_database_range_are_not_found(client, staff):
     # PostgreSQL's id columns are `integer`: 2^31 is already out of its range.
     for url in ("/anruf/9223372036854775808/signale", "/anruf/99999999999999999999999/signale",
-                "/anruf/2147483648/signale?as=advisor", "/anruf/9223372036854775808/signale?as=advisor"):
+                "/anruf/2147483648/signale?as=advisor",
+                "/anruf/9223372036854775808/signale?as=advisor"):
         assert client.get(url).status_code == 404, url
         assert staff.get(url).status_code == 404, url
     assert client.post("/anruf/9223372036854775808/beitreten").status_code in (400, 404)

@@ -53,7 +53,8 @@ FORM_KEYS = ["csrf_token", "email", "password", "decision", "camera", "microphon
 JSON_KEYS = ["peer", "to", "kind", "payload", "final", "type", "sdp", "candidate"]
 CONTENT_TYPES = ["application/json", "application/x-www-form-urlencoded",
                  "application/x-www-form-urlencoded; charset=ebcdic", "multipart/form-data",
-                 "multipart/form-data; boundary=", "text/plain", "application/json; charset=latin-1",
+                 "multipart/form-data; boundary=", "text/plain",
+                 "application/json; charset=latin-1",
                  "image/jpeg", "application/octet-stream", "ä/ö"]
 
 
@@ -273,5 +274,5 @@ def test_no_request_answers_5xx(fuzz_config, role):
     assert not failures
     print(role, sorted(seen.items()))
     # The fuzzer got past authentication and CSRF into the views, not only to error pages.
-    assert any(status < 300 for (method, status) in seen if method == "POST" and role != "anonymous") \
-        or role == "anonymous"
+    if role != "anonymous":
+        assert any(status < 300 for (method, status) in seen if method == "POST")
