@@ -8,6 +8,7 @@ session; automatic polls don't refresh it, so a page left open still times out.
 
 from __future__ import annotations
 
+import math
 import time
 
 from flask import current_app, flash, redirect, request, session, url_for
@@ -97,9 +98,9 @@ def check_idle():
         return None
     now = int(time.time())
     seen = session.get(SEEN_KEY)
-    if not isinstance(seen, int) or now - seen > idle_seconds():
+    if not isinstance(seen, int) or now - seen >= idle_seconds():
         end_session()
-        minutes = current_app.config["ADVISOR_IDLE_MINUTES"]
+        minutes = max(1, math.ceil(idle_seconds() / 60))
         flash(ngettext("You were signed out after %(num)d minute without activity.",
                        "You were signed out after %(num)d minutes without activity.", minutes),
               "info")

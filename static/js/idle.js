@@ -37,7 +37,8 @@
       dialog.hidden = false;
       dialog.focus();
     }
-    schedule(left, signedOut);
+    // A second late, so the server (whole seconds) surely counts the time as over.
+    schedule(left + 1000, signedOut);
   };
 
   // Another tab may have been active: ask the server (as a poll, which is not activity).

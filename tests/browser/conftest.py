@@ -60,13 +60,15 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(tmp_path, migrated_sqlite):
+def live_server(tmp_path, migrated_sqlite, request):
+    """Extra settings for one test: parametrize `live_server` indirectly with a dict."""
     db_path = tmp_path / "portal.db"
     shutil.copy(migrated_sqlite, db_path)
     port = free_port()
     config = base_config(tmp_path, f"sqlite:///{db_path}")
     config.update(BASE_URL=f"http://127.0.0.1:{port}", WAITING_ROOM_POLL_SECONDS=1,
                   QUEUE_POLL_SECONDS=1, CALL_POLL_SECONDS=0.5)
+    config.update(getattr(request, "param", {}))
     app = create_app(config)
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
