@@ -114,3 +114,22 @@ def test_admin_sees_every_advisors_appointments(client, make_advisor):
     listing = client.get("/beratung/termine").get_data(as_text=True)
     assert "Max Muster" in listing and "Bernd Berater" in listing
     assert client.get(f"/beratung/termine/{appt.id}").status_code == 200
+
+
+def test_sign_in_renews_the_csrf_token_at_each_step(app, client, make_advisor):
+    """The token changes with the password step and again when the second step signs in."""
+    import pyotp
+
+    advisor = make_advisor()
+    advisor.totp_secret = pyotp.random_base32(32)
+    advisor.totp_enabled_at = datetime.now(UTC)
+    db.session.commit()
+    before = csrf_token(client, "/anmelden")
+    assert login(client, advisor.email).headers["Location"] == "/anmelden/code"
+    at_code_step = csrf_token(client, "/anmelden/code")
+    assert at_code_step != before
+    response = client.post("/anmelden/code", data={
+        "csrf_token": at_code_step, "code": pyotp.TOTP(advisor.totp_secret).now()})
+    assert response.status_code == 302
+    signed_in = csrf_token(client, "/beratung/termine")
+    assert signed_in not in (before, at_code_step)

@@ -198,6 +198,16 @@ def test_stay_signed_in_refreshes_activity(app, staff):
     assert staff.post("/sitzung/verlaengern").status_code == 400  # no CSRF token
 
 
+def test_the_idle_check_leaves_sessions_without_a_sign_in_alone(app, client):
+    # A visitor's session (a CSRF token, not signed in): the device check's hundreds of
+    # requests neither load an advisor nor rewrite the cookie.
+    csrf_token(client, "/anmelden")
+    for _ in range(3):
+        response = client.get("/netcheck/ping")
+        assert response.status_code < 400
+        assert "Set-Cookie" not in response.headers
+
+
 def test_session_status_is_a_poll(app, staff):
     _idle_for(staff, 10)
     left = staff.get("/sitzung", headers=HTMX_POLL).get_json()["seconds_left"]
@@ -250,6 +260,7 @@ def test_failed_sign_ins_are_limited_per_account_whatever_the_address(app, advis
     response = _attempt(client, advisor.email.upper(), PASSWORD, ip="198.51.100.7")
     _assert_limited(response, advisor.email.upper())
     assert "Versuchen Sie es in 15 Minuten erneut" in response.get_data(as_text=True)
+    assert 'name="csrf_token"' in response.get_data(as_text=True)  # the form can be sent again
     assert client.get("/beratung/termine").status_code == 302  # even the right password waits
     # Another account is not affected.
     other_email = "bernd@jobcenter.example"

@@ -25,7 +25,7 @@ def retry_message(reset_at: int) -> str:
 def _login_breached(limit):
     from .forms import LoginForm
 
-    form = LoginForm(meta={"csrf": False})  # keeps the e-mail address; the password is dropped
+    form = LoginForm()  # keeps the e-mail address; the password is dropped
     form.password.data = ""
     form.password.errors = [retry_message(limit.reset_at)]
     response = current_app.make_response(render_template("auth/login.html", form=form))
@@ -36,7 +36,7 @@ def _login_breached(limit):
 def _code_breached(limit):
     from .forms import CodeForm
 
-    form = CodeForm(meta={"csrf": False})
+    form = CodeForm()
     form.code.data = ""
     form.code.errors = [retry_message(limit.reset_at)]
     response = current_app.make_response(render_template("auth/second_step.html", form=form))

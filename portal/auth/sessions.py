@@ -94,7 +94,9 @@ def mark_active() -> None:
 
 def check_idle():
     """Runs before every request: signs out an advisor idle for too long."""
-    if request.endpoint in (None, "static") or not current_user.is_authenticated:
+    # Only sessions with a sign-in load the advisor: a citizen's poll stays a cheap read.
+    if request.endpoint in (None, "static") or "_user_id" not in session \
+            or not current_user.is_authenticated:
         return None
     now = int(time.time())
     seen = session.get(SEEN_KEY)
