@@ -94,6 +94,10 @@ class Defaults:
     # Flask-Limiter: memory:// is per process; use redis:// with more than one worker.
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
+    # Redis down: limits are kept per process in memory meanwhile (logged once), and the
+    # portal keeps serving; the shared storage is used again when Redis answers.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
     LOGIN_RATE_LIMIT = "10 per minute"
     # Failed sign-ins (and second-factor codes) per account, whatever the address.
     LOGIN_ACCOUNT_RATE_LIMIT = "5 per 15 minutes"
@@ -109,7 +113,12 @@ class Defaults:
     SESSION_COOKIE_SECURE: bool | None = None  # None: True unless debug or testing
     REMEMBER_COOKIE_HTTPONLY = True
     REMEMBER_COOKIE_SAMESITE = "Lax"
+    # Strict-Transport-Security when cookies are Secure (i.e. served over https).
+    HSTS_MAX_AGE = 31536000
+    HSTS_INCLUDE_SUBDOMAINS = True
     PERMANENT_SESSION_LIFETIME = 12 * 3600
+    # An unchanged session's cookie is re-sent (its expiry slid on) at most this often.
+    SESSION_REFRESH_SECONDS = 600
     WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
     # Advisors are signed out after this long without a real request (polls don't count),
     # warned this long before.
@@ -140,6 +149,16 @@ def finish(app) -> None:
     if cfg.get("SESSION_COOKIE_SECURE") is None:
         cfg["SESSION_COOKIE_SECURE"] = not (app.debug or app.testing)
     cfg["REMEMBER_COOKIE_SECURE"] = cfg["SESSION_COOKIE_SECURE"]
+    if cfg["SESSION_COOKIE_SECURE"]:
+        # __Host-: the browser keeps the cookie only if Secure, Path=/ and without Domain, so
+        # neither a sibling subdomain nor plain http can plant or read it. (The portal never
+        # sets a remember-me cookie; should it, it gets the same protection.)
+        cfg["SESSION_COOKIE_NAME"] = "__Host-session"
+        cfg["SESSION_COOKIE_PATH"] = "/"
+        cfg["SESSION_COOKIE_DOMAIN"] = None
+        cfg["REMEMBER_COOKIE_NAME"] = "__Host-remember"
+        cfg["REMEMBER_COOKIE_PATH"] = "/"
+        cfg["REMEMBER_COOKIE_DOMAIN"] = None
     if cfg.get("REQUIRE_2FA") is None:
         cfg["REQUIRE_2FA"] = not (app.debug or app.testing)
     cfg["BASE_URL"] = str(cfg["BASE_URL"]).rstrip("/")

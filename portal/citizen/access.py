@@ -36,7 +36,17 @@ def participant_for_token(token: str) -> Participant | None:
     return participant
 
 
+# Kept when a link binds: the language and an advisor's sign-in in the same browser
+# (Flask-Login's keys and the idle timestamp of portal/auth/sessions.py).
+KEPT_ON_BIND = ("lang", "_user_id", "_fresh", "_id", "advisor_seen")
+
+
 def bind(participant: Participant) -> None:
+    # A fresh session: whatever was in it before (another participant's binding, a CSRF token
+    # someone may have planted or seen) ends here; the CSRF token is made anew on next use.
+    kept = {key: session[key] for key in KEPT_ON_BIND if key in session}
+    session.clear()
+    session.update(kept)
     # The hash is kept too: a new link (after a reschedule) ends the old binding.
     session[SESSION_KEY] = {"id": participant.id, "token": participant.token_hash}
     session.permanent = True
