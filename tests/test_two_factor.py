@@ -245,3 +245,87 @@ def test_totp_state_is_shared_between_instances(app, config, advisor):
     _password_step(b, advisor.email)
     assert _code_step(a, code).status_code == 302
     assert _code_step(b, code).status_code == 200
+
+
+# --- As in production: two instances on one PostgreSQL database and one Redis --------------
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = "redis://127.0.0.1:6379/2"
+
+
+@pytest.fixture
+def two_instances(tmp_path):
+    import secrets
+
+    import flask_migrate
+    import redis
+    import sqlalchemy as sa
+
+    from .conftest import base_config
+
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"h2_{secrets.token_hex(4)}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    shared_redis = redis.Redis.from_url(REDIS_URL)
+    shared_redis.flushdb()
+    config = {**base_config(tmp_path, url), "RATELIMIT_STORAGE_URI": REDIS_URL,
+              "LOGIN_ACCOUNT_RATE_LIMIT": "3 per 15 minutes", "REQUIRE_2FA": True}
+    apps = [create_app(config) for _ in range(2)]
+    for instance in apps:
+        instance.test_client_class = IsolatedClient
+    with apps[0].app_context():
+        flask_migrate.upgrade()
+        advisor = Advisor(name="Anna Berater", email="anna.berater@jobcenter.example")
+        advisor.set_password("correct horse battery staple")
+        db.session.add(advisor)
+        db.session.commit()
+        db.session.remove()
+    try:
+        yield apps
+    finally:
+        for instance in apps:
+            with instance.app_context():
+                db.engine.dispose()
+        shared_redis.flushdb()
+        shared_redis.close()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+@pytest.mark.postgres
+def test_two_instances_share_sign_in_state(two_instances):
+    a, b = two_instances
+    email = "anna.berater@jobcenter.example"
+    # Enrolment required on A after the password.
+    on_a = a.test_client()
+    assert _password_step(on_a, email) == "/konto/zweiter-faktor"
+    secret, codes = _enrol(on_a)
+    assert len(codes) == 10
+    assert on_a.get("/beratung/termine").status_code == 200
+
+    # A code used on A is refused on B; a recovery code works on B, once.
+    code = _step_code(secret, 1)
+    on_a2, on_b = a.test_client(), b.test_client()
+    _password_step(on_a2, email)
+    _password_step(on_b, email)
+    assert _code_step(on_a2, code).status_code == 302
+    assert _code_step(on_b, code).status_code == 200
+    assert _code_step(on_b, codes[0]).status_code == 302
+    assert on_b.get("/beratung/termine").status_code == 200
+
+    # Signing out on B ends the sessions made on A; A's cookie on B is out as well.
+    on_b.post("/abmelden", data={"csrf_token": csrf_token(on_b, "/beratung/termine")})
+    assert on_a.get("/beratung/termine").status_code == 302
+    assert on_a2.get("/beratung/termine").status_code == 302
+
+    # Failed codes are counted per account across both instances (Redis): the replayed
+    # code on B was the first of three.
+    for client in (a.test_client(), b.test_client()):
+        _password_step(client, email)
+        assert _code_step(client, "000000").status_code == 200
+    last = b.test_client()
+    _password_step(last, email)
+    assert _code_step(last, codes[1]).status_code == 429
