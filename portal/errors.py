@@ -2,9 +2,60 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+import contextlib
+
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from markupsafe import escape
+from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
+
+from .extensions import db
+from .htmx import is_htmx
+
+# A restarted database is back within seconds; clients (htmx polls, the call's fetches)
+# keep their own rhythm, this is a hint for everything else.
+RETRY_AFTER_SECONDS = 5
+# The database is unreachable or went away under a pooled connection (pool_pre_ping checks
+# only when a connection is taken, so a restart in between still surfaces here).
+DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DBAPIError,
+                        sa_exc.TimeoutError)
+
+
+def wants_json() -> bool:
+    """The call's signalling and other fetch() clients read JSON, never a page."""
+    if request.path.startswith("/anruf/") or request.is_json:
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and not request.accept_mimetypes["text/html"]
+
+
+def service_unavailable(error: Exception):
+    """503 with Retry-After; the request's transaction is rolled back, nothing half-written."""
+    with contextlib.suppress(Exception):  # a dead connection: the session is reset on removal
+        db.session.rollback()
+    current_app.logger.warning("database unavailable (%s): answering 503",
+                               type(error).__name__)
+    if wants_json():
+        response = jsonify(error="unavailable", retry_after=RETRY_AFTER_SECONDS)
+    elif is_htmx():
+        # htmx swaps no 5xx answer: the page stays as it is and keeps polling.
+        from flask_babel import gettext as _
+
+        text = escape(_("Please try again in a few minutes."))
+        response = current_app.response_class(f'<p class="notice" role="status">{text}</p>',
+                                              mimetype="text/html")
+    else:
+        try:
+            # This page touches no database (no signed-in user in the header).
+            response = current_app.response_class(render_template("errors/unavailable.html",
+                                                                  code=503), mimetype="text/html")
+        except Exception:
+            response = current_app.response_class("503 Service Unavailable", mimetype="text/plain")
+    response.status_code = 503
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -12,10 +63,16 @@ def register_error_handlers(app: Flask) -> None:
     def csrf_error(error):
         return render_template("errors/csrf.html"), 400
 
+    for kind in DATABASE_UNAVAILABLE:
+        app.register_error_handler(kind, service_unavailable)
+
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         if error.code is None or error.code < 400:
             return error
+        if isinstance(getattr(error, "original_exception", None), DATABASE_UNAVAILABLE):
+            # Raised outside the view (after_request, a user loader): still a 503, not a 500.
+            return service_unavailable(error.original_exception)
         template = "errors/404.html" if error.code in (403, 404, 410) else "errors/generic.html"
         # 403 looks like 404: nobody learns that someone else's appointment exists.
         code = 404 if error.code == 403 else error.code

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 import secrets
+import sys
 from datetime import UTC, datetime
 from urllib.parse import unquote
 
@@ -121,17 +123,39 @@ def current_request_id() -> str | None:
 _mask = MaskLinkTokens()
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever sys.stderr is now (gunicorn's error log, the journal, a test)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+@functools.cache
+def _json_handler() -> logging.Handler:
+    handler = _Stderr()
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(_mask)
+    return handler
+
+
 def init_app(app: Flask) -> None:
     for logger in (*map(logging.getLogger, ACCESS_LOGGERS), app.logger):
         logger.addFilter(_mask)  # the same filter object is added only once
     if app.config.get("LOG_FORMAT") == "json":
-        handler = logging.StreamHandler()
-        handler.setFormatter(JsonFormatter())
-        handler.addFilter(_mask)
-        app.logger.handlers[:] = [handler]
+        app.logger.handlers[:] = [_json_handler()]
         app.logger.propagate = False
         if app.logger.level == logging.NOTSET:
             app.logger.setLevel(logging.INFO)
+    # Flask-Limiter says when Redis is unreachable (and back): into the portal's log too.
+    limiter_log = logging.getLogger("flask-limiter")
+    for handler in app.logger.handlers:
+        if handler not in limiter_log.handlers:
+            limiter_log.addHandler(handler)
 
     @app.before_request
     def take_request_id():
