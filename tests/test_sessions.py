@@ -20,6 +20,12 @@ REDIS_URL = "redis://127.0.0.1:6379/2"
 HTMX_POLL = {"HX-Request": "true"}
 
 
+@pytest.fixture
+def config(config, request):
+    config.update(getattr(request, "param", {}))
+    return config
+
+
 def _cookie(client) -> str:
     return client.get_cookie("session").value
 
@@ -313,3 +319,14 @@ def test_limits_hold_across_instances_with_redis(app, advisor, limited_config, s
     _attempt(per_ip[0].test_client(), "a@example.org")
     _attempt(per_ip[1].test_client(), "b@example.org")
     _assert_limited(_attempt(per_ip[0].test_client(), "c@example.org"), "c@example.org")
+
+
+@pytest.mark.parametrize("config", [{"LOGIN_ACCOUNT_RATE_LIMIT": "2 per 15 minutes"}],
+                         indirect=True)
+def test_guessing_the_current_password_is_limited(app, staff, advisor):
+    for _ in range(2):
+        assert _change(staff, current_password="a guess of mine").status_code == 200
+    response = _change(staff)  # even the right one waits now
+    assert response.status_code == 429
+    assert "Versuchen Sie es in 15 Minuten erneut" in response.get_data(as_text=True)
+    assert login(app.test_client(), advisor.email).status_code == 302  # unchanged

@@ -9,7 +9,7 @@ from flask_login import current_user, login_required
 from ..extensions import db
 from ..models import Advisor
 from ..scheduling import audit
-from . import bp, sessions, two_factor
+from . import bp, limits, sessions, two_factor
 from .forms import ChangePasswordForm, EnrolForm
 
 
@@ -62,6 +62,7 @@ def enrol():
 
 @bp.route("/konto/passwort", methods=["GET", "POST"])
 @login_required
+@limits.password_change_per_account
 def change_password():
     advisor = db.session.get(Advisor, current_user.id)
     form = ChangePasswordForm()

@@ -44,6 +44,19 @@ def _code_breached(limit):
     return response
 
 
+def _password_breached(limit):
+    from .forms import ChangePasswordForm
+
+    form = ChangePasswordForm()
+    for f in (form.current_password, form.new_password, form.new_password_again):
+        f.data = ""
+    form.current_password.errors = [retry_message(limit.reset_at)]
+    response = current_app.make_response(
+        render_template("auth/change_password.html", form=form))
+    response.status_code = 429
+    return response
+
+
 def _account_limit() -> str:
     return current_app.config["LOGIN_ACCOUNT_RATE_LIMIT"]
 
@@ -67,6 +80,12 @@ def _pending_key() -> str:
     return f"account-id:{advisor_id}"
 
 
+def _signed_in_key() -> str:
+    from flask_login import current_user
+
+    return f"password-change:{current_user.get_id()}"
+
+
 def _failed(response) -> bool:
     # A sign-in or accepted code redirects; a re-rendered form (200) is a failure.
     return response.status_code != 302
@@ -78,3 +97,7 @@ login_per_account = limiter.limit(_account_limit, key_func=_email_key, methods=[
 code_per_ip = limiter.limit(_ip_limit, methods=["POST"], on_breach=_code_breached)
 code_per_account = limiter.limit(_account_limit, key_func=_pending_key, methods=["POST"],
                                  deduct_when=_failed, on_breach=_code_breached)
+# Guessing the current password with a taken-over session is limited like a sign-in.
+password_change_per_account = limiter.limit(
+    _account_limit, key_func=_signed_in_key, methods=["POST"], deduct_when=_failed,
+    on_breach=_password_breached)
