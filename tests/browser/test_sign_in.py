@@ -27,6 +27,11 @@ def _password(page, url: str, email: str) -> None:
     page.locator("main button[type=submit]").click()
 
 
+def _sideways(page) -> int:
+    return page.evaluate(
+        "() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
+
+
 def _make_admin(live_server) -> str:
     with live_server.app.app_context():
         admin = Advisor(name="Ada Admin", email="admin@jobcenter.example", role=Role.ADMIN)
@@ -50,11 +55,15 @@ def test_totp_enrolment_sign_in_and_a_copied_cookie(live_server, chromium, conte
     page.locator("main button[type=submit]").click()
     assert page.locator(".error-summary").is_visible()
     assert_accessible(page, "enrolment with an error")
+    page.set_viewport_size({"width": 320, "height": 640})
+    assert _sideways(page) <= 0, "the enrolment page scrolls sideways at 320 px"
     page.fill("#code", _code(secret))
     page.locator("main button[type=submit]").click()
     page.locator(".recovery-codes").wait_for()
     assert page.locator(".recovery-codes li").count() == 10
     assert_accessible(page, "recovery codes")
+    assert _sideways(page) <= 0, "the recovery codes scroll sideways at 320 px"
+    page.set_viewport_size({"width": 1280, "height": 720})
     page.get_by_role("link", name="Ich habe die Codes aufbewahrt, weiter").click()
     page.wait_for_url("**/beratung/termine")
 
