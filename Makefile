@@ -31,7 +31,7 @@ $(MO): portal/translations/de/LC_MESSAGES/messages.po $(BIN)/.installed
 	$(BIN)/pybabel compile --statistics -d portal/translations
 
 $(SECRET):
-	mkdir -p instance
+	mkdir -p -m 700 instance
 	umask 077; $(BIN)/python -c 'import secrets; print(secrets.token_hex(32))' > $@
 
 # Migrates the default SQLite database (or PORTAL_SQLALCHEMY_DATABASE_URI) to the newest schema.

@@ -18,8 +18,8 @@ from .htmx import is_htmx
 RETRY_AFTER_SECONDS = 5
 # The database is unreachable or went away under a pooled connection (pool_pre_ping checks
 # only when a connection is taken, so a restart in between still surfaces here).
-DATABASE_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DBAPIError,
-                        sa_exc.TimeoutError)
+CONNECTION_LOST = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)
+DATABASE_UNAVAILABLE = (*CONNECTION_LOST, sa_exc.DBAPIError)
 
 
 def wants_json() -> bool:
@@ -34,8 +34,12 @@ def service_unavailable(error: Exception):
     """503 with Retry-After; the request's transaction is rolled back, nothing half-written."""
     with contextlib.suppress(Exception):  # a dead connection: the session is reset on removal
         db.session.rollback()
-    current_app.logger.warning("database unavailable (%s): answering 503",
-                               type(error).__name__)
+    lost = isinstance(error, CONNECTION_LOST) or getattr(error, "connection_invalidated", False)
+    if lost:
+        current_app.logger.warning("database unavailable (%s): answering 503",
+                                   type(error).__name__)
+    else:  # not a lost connection: a bug worth its traceback (parameters stay hidden)
+        current_app.logger.error("database error: answering 503", exc_info=error)
     if wants_json():
         response = jsonify(error="unavailable", retry_after=RETRY_AFTER_SECONDS)
     elif is_htmx():
