@@ -192,12 +192,17 @@ def test_gunicorn_masks_percent_encoded_tokens(app, advisor, tmp_path):
 
 
 def test_gunicorn_json_logs_carry_the_request_id_and_no_token(app, advisor, tmp_path):
+    """gunicorn with the reference config: its access and error logs and the portal's own
+    log (all on stderr as in the systemd unit) are JSON lines."""
     _, paths = book(advisor)
     token = paths["citizen"].rsplit("/", 1)[1]
-    port, access, errors = free_port(), tmp_path / "access.log", tmp_path / "error.log"
+    port, access = free_port(), tmp_path / "access.log"
+    # Rate limits in an unreachable Redis: the portal logs about it (readyz, the fallback).
     server = start_gunicorn(app, tmp_path, port, "-c", str(ROOT / "deploy/gunicorn.conf.py"),
-                            "--access-logfile", str(access), "--error-logfile", str(errors),
-                            env_extra={"PORTAL_LOG_FORMAT": "json"})
+                            "--access-logfile", str(access),
+                            env_extra={"PORTAL_LOG_FORMAT": "json",
+                                       "PORTAL_RATELIMIT_STORAGE_URI":
+                                           f"redis://127.0.0.1:{free_port()}/0"})
     sent = {}
     try:
         for number, path in enumerate([paths["citizen"], *encoded_variants(token), "/healthz"]):
@@ -208,10 +213,11 @@ def test_gunicorn_json_logs_carry_the_request_id_and_no_token(app, advisor, tmp_
         forged = raw_get(port, "/healthz", {"X-Request-ID": "x" * 200})
         assert forged.headers["X-Request-ID"] != "x" * 200  # too long: replaced
         assert len(forged.headers["X-Request-ID"]) == 32
+        assert raw_get(port, "/readyz", {"X-Request-ID": "ready-1"}).status == 503
     finally:
-        stop_gunicorn(server)
+        _, stderr = stop_gunicorn(server)
     entries = [json.loads(line) for line in access.read_text().splitlines()]
-    assert len(entries) == len(sent) + 1
+    assert len(entries) == len(sent) + 2
     by_id = {entry["request_id"]: entry for entry in entries}
     assert set(sent) <= set(by_id)
     assert by_id[forged.headers["X-Request-ID"]]["status"] == 200
@@ -221,9 +227,14 @@ def test_gunicorn_json_logs_carry_the_request_id_and_no_token(app, advisor, tmp_
         assert token not in json.dumps(entry)
     assert by_id["00" + "ab" * 15]["path"] == "/t/…"
     assert by_id["00" + "ab" * 15]["status"] == 302
-    error_lines = [json.loads(line) for line in errors.read_text().splitlines() if line]
-    assert any("Booting worker" in entry["message"] for entry in error_lines)
-    assert token not in errors.read_text()
+    # Everything on stderr: gunicorn's error log and the portal's log, one object per line.
+    logged = [json.loads(line) for line in stderr.splitlines() if line.strip()]
+    assert any("Booting worker" in entry["message"] for entry in logged)
+    ready = next(entry for entry in logged if entry.get("request_id") == "ready-1")
+    assert (ready["logger"], ready["level"]) == ("portal", "WARNING")
+    assert ready["message"].startswith("readyz: redis unreachable")
+    assert any(entry["logger"] == "flask-limiter" for entry in logged)
+    assert token not in stderr
 
 
 def test_app_log_as_json_with_the_request_id(config, capsys):
