@@ -153,7 +153,8 @@ def test_redis_stopped_the_portal_keeps_serving_and_limits_come_back(tmp_path, c
         statuses = link_statuses(14)
         assert set(statuses) <= {404, 429}, statuses  # refused links or limited, never 500
         log = server.log_text()
-        assert "Rate limit storage unreachable - falling back to in-memory storage" in log
+        warnings = log.count("Rate limit storage unreachable - falling back to in-memory storage")
+        assert 1 <= warnings <= 2, log  # once per worker that noticed, not once per request
         assert "Traceback" not in log
 
         store = PrivateRedis(port=store.port)
@@ -176,3 +177,29 @@ def test_redis_stopped_the_portal_keeps_serving_and_limits_come_back(tmp_path, c
         server.stop()
         store.stop()
         counters.close()
+
+
+def test_a_database_error_outside_the_view_is_no_500_either(config, caplog):
+    """A statement that fails for another reason than a lost connection: 503 too, and the
+    traceback is logged so the bug can be found. Raised in after_request: still a 503."""
+    app = create_app({**config, "PROPAGATE_EXCEPTIONS": False})  # as in production
+
+    @app.get("/anruf/broken")
+    def broken():
+        raise sa.exc.DBAPIError("SELECT 1", None, Exception("boom"))
+
+    @app.after_request
+    def fails_late(response):
+        if response.status_code == 200:
+            db.session.execute(sa.text("SELECT * FROM no_such_table"))
+        return response
+
+    with app.app_context(), caplog.at_level("WARNING"):
+        client = app.test_client()
+        answer = client.get("/anruf/broken")
+        assert answer.status_code == 503 and answer.headers["Retry-After"]
+        assert answer.get_json() == {"error": "unavailable", "retry_after": 5}
+        late = client.get("/datenschutz")
+        assert late.status_code == 503 and "Es tut uns leid" in late.get_data(as_text=True)
+        db.session.remove()
+    assert "database error: answering 503" in caplog.text and "boom" in caplog.text
