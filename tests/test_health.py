@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import flask_migrate
 import pytest
+import sqlalchemy as sa
 
 from portal import create_app
 from portal.extensions import db
@@ -80,6 +81,10 @@ def test_readyz_names_the_schema_until_postgresql_is_migrated(tmp_path):
         assert_probe_answer(response, 200)
         assert response.get_json()["checks"]["schema"]["ok"] is True
         with app.app_context():
+            # The probe's short statement timeout stays with the probe, not the pooled connection.
+            assert db.engine.pool.checkedin() == 1
+            with db.engine.connect() as connection:
+                assert connection.execute(sa.text("SHOW statement_timeout")).scalar() == "0"
             db.engine.dispose()
 
 

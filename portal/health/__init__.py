@@ -51,8 +51,9 @@ def check_database() -> tuple[dict, dict]:
     try:
         with db.engine.connect() as connection:
             if connection.dialect.name == "postgresql":
-                # A database that accepts connections but hangs must not hang the probe.
-                connection.execute(text(f"SET statement_timeout = {TIMEOUT_SECONDS * 1000}"))
+                # A database that accepts connections but hangs must not hang the probe;
+                # LOCAL: the pooled connection goes back to the app without this timeout.
+                connection.execute(text(f"SET LOCAL statement_timeout = {TIMEOUT_SECONDS * 1000}"))
             try:
                 rows = connection.execute(text("SELECT version_num FROM alembic_version"))
                 versions = set(rows.scalars())
