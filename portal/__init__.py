@@ -24,6 +24,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     config.finish(app)
+    from .session_cookie import ThrottledRefreshSessionInterface
+
+    app.session_interface = ThrottledRefreshSessionInterface()  # re-signed when changed
     if app.config["PROXY_FIX_HOPS"]:
         # Real client addresses for rate limits and the device check, from trusted proxies only.
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -16,7 +16,7 @@ from sqlalchemy import event
 
 from portal import admission
 from portal.advisor.queue import queue_fingerprint
-from portal.citizen.waiting_room import presence_write_every
+from portal.citizen.waiting_room import poll_engine, presence_write_every
 from portal.extensions import db
 from portal.models import JourneyState, Participant, utcnow
 from portal.scheduling import cancel_appointment, reschedule_appointment
@@ -45,12 +45,15 @@ def recorded(app):
     def on_render(sender, template, context, **extra):
         templates.append(template.name)
 
-    event.listen(db.engine, "before_cursor_execute", on_statement)
+    engines = (db.engine, poll_engine())
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", on_statement)
     template_rendered.connect(on_render, app)
     try:
         yield statements, templates
     finally:
-        event.remove(db.engine, "before_cursor_execute", on_statement)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", on_statement)
         template_rendered.disconnect(on_render, app)
 
 

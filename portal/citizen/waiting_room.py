@@ -5,10 +5,10 @@ Each htmx poll doubles as presence (last_seen_at), so the advisor's queue can te
 
 Hundreds of people wait at once and each polls every few seconds, so the unchanged poll of a
 waiting participant has a fast path (`_unchanged_poll`): one SELECT of the few columns the
-fingerprint needs, on an autocommit connection (no BEGIN/ROLLBACK round trips), no ORM
-objects, no template, and a conditional UPDATE of the presence only when it is older than
-presence_write_every(). Anything else (a change, another state, a page load) takes the full
-path.
+fingerprint needs, on an autocommit connection without a ping before it (`poll_engine`), no
+ORM objects, no template, and a conditional UPDATE of the presence only when it is older
+than presence_write_every(). Anything else (a change, another state, a page load) takes the
+full path.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import hashlib
 from datetime import timedelta
 
 from flask import current_app, redirect, render_template, request, session, url_for
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, create_engine, event, or_, select, update
+from sqlalchemy.exc import DBAPIError
 
 from ..extensions import db
 from ..htmx import client_redirect, is_htmx, no_change, vary
@@ -33,6 +34,7 @@ from ..models import (
     JourneyState,
     Participant,
     ParticipantRole,
+    UTCDateTime,
     utcnow,
 )
 from ..scheduling import NotChangeable, audit, cancel_appointment
@@ -84,9 +86,20 @@ def _poll_seconds(due: bool) -> int:
     return min(seconds, config["WAITING_ROOM_DUE_POLL_SECONDS"]) if due else seconds
 
 
-_POLL_COLUMNS = (Participant.token_hash, Participant.erased_at, Participant.journey_state,
-                 Participant.last_seen_at, Appointment.status, Appointment.starts_at,
-                 Appointment.duration_minutes, Appointment.waiting_message_at)
+# Built once: building the statement costs about as much as running it.
+_POLL_QUERY = (
+    select(Participant.token_hash, Participant.erased_at, Participant.journey_state,
+           Participant.last_seen_at, Appointment.status, Appointment.starts_at,
+           Appointment.duration_minutes, Appointment.waiting_message_at)
+    .join_from(Participant, Appointment, Participant.appointment_id == Appointment.id)
+    .where(Participant.id == bindparam("participant_id")))
+_PRESENCE_UPDATE = (
+    update(Participant)
+    .where(Participant.id == bindparam("participant_id"),
+           Participant.journey_state == JourneyState.WAITING,
+           or_(Participant.last_seen_at.is_(None),
+               Participant.last_seen_at < bindparam("stale_before", type_=UTCDateTime)))
+    .values(last_seen_at=bindparam("now", type_=UTCDateTime)))
 
 
 def _unchanged_poll():
@@ -100,14 +113,50 @@ def _unchanged_poll():
     bound = session.get(SESSION_KEY)
     if not version or not isinstance(bound, dict) or not isinstance(bound.get("id"), int):
         return None
+    try:
+        return _unchanged_poll_on(bound, version)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        # The database was restarted: the pool is emptied; one more try on a new connection
+        # (and if the database is still down, the error handler answers 503).
+        return _unchanged_poll_on(bound, version)
+
+
+def poll_engine():
+    """The app's database for the unchanged poll, with autocommit and without pre-ping.
+
+    The main engine pings the database on every checkout (pool_pre_ping); for a poll that is
+    a second round trip for one small SELECT. A dropped connection is caught and retried
+    instead (`_unchanged_poll`). Autocommit: no BEGIN or ROLLBACK round trips either.
+    """
+    engine = current_app.extensions.get("portal.poll_engine")
+    if engine is None:
+        options = {k: v for k, v in current_app.config["SQLALCHEMY_ENGINE_OPTIONS"].items()
+                   if k != "pool_pre_ping"}
+        engine = create_engine(db.engine.url, **options, isolation_level="AUTOCOMMIT")
+        if engine.dialect.name == "postgresql":
+            event.listen(engine, "connect", _presence_without_flush_wait)
+        engine = current_app.extensions.setdefault("portal.poll_engine", engine)
+    return engine
+
+
+def _presence_without_flush_wait(dbapi_connection, connection_record) -> None:
+    """This engine writes only presence. Waiting for the WAL to reach the disk would make
+    every presence write as slow as a disk flush; without the wait a crash of the database
+    server may lose the last fraction of a second of presence times (which the next poll
+    writes again), never anything else, and never leaves the database inconsistent."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET synchronous_commit = off")
+    cursor.close()
+    dbapi_connection.commit()
+
+
+def _unchanged_poll_on(bound: dict, version: str):
     config = current_app.config
     now = utcnow()
-    # Autocommit: the SELECT is one round trip, and nothing is left to roll back.
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        row = conn.execute(
-            select(*_POLL_COLUMNS)
-            .join_from(Participant, Appointment, Participant.appointment_id == Appointment.id)
-            .where(Participant.id == bound["id"])).first()
+    with poll_engine().connect() as conn:
+        row = conn.execute(_POLL_QUERY, {"participant_id": bound["id"]}).first()
         if row is None or row.token_hash != bound.get("token") or row.erased_at is not None \
                 or row.status is not AppointmentStatus.SCHEDULED \
                 or row.journey_state is not JourneyState.WAITING:
@@ -125,13 +174,8 @@ def _unchanged_poll():
         if row.last_seen_at is None or now - row.last_seen_at > write_every:
             # Conditional: of several workers answering polls of one participant at the same
             # moment, one writes; and never for someone who has just been admitted or left.
-            conn.execute(
-                update(Participant)
-                .where(Participant.id == bound["id"],
-                       Participant.journey_state == JourneyState.WAITING,
-                       or_(Participant.last_seen_at.is_(None),
-                           Participant.last_seen_at < now - write_every))
-                .values(last_seen_at=now))
+            conn.execute(_PRESENCE_UPDATE, {"participant_id": bound["id"], "now": now,
+                                            "stale_before": now - write_every})
     return no_change()
 
 
