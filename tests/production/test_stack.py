@@ -136,7 +136,12 @@ def test_journey_through_nginx_on_two_instances(stack):
     assert session["path"] == "/"
     assert "session" not in result["cookies"]
     assert not [n for n in result["cookies"] if "remember" in n]
-    assert result["check"], "the device check gave no result"
+    # The device check measured through nginx (no buffering on its paths): loopback is fast.
+    # (Round-trip jitter on this shared 2-core machine may cost the top grade; the figures
+    # must be right, and enough for video.)
+    check = result["check"]
+    assert check["grade"] in ("good", "video"), check
+    assert int(check["downloadKbps"]) > 10_000 and int(check["uploadKbps"]) > 10_000, check
     assert all(n > 0 for n in result["frames"])
     assert result["ended"] == "Ihr Videotermin ist beendet"
 
