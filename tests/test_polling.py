@@ -295,3 +295,26 @@ def test_queue_fingerprint_follows_the_clock(app, staff, advisor, waiting):
         late = queue_fingerprint(False, appointment.ends_at - timedelta(seconds=1))
         assert queue_fingerprint(False, appointment.ends_at + timedelta(seconds=1)) != late
 
+
+
+# The session cookie
+
+
+def test_unchanged_poll_does_not_resend_the_session_cookie(app, waiting):
+    appointment, client, pid, version = waiting
+    response = poll(client, version)
+    assert response.status_code == 204
+    assert "Set-Cookie" not in response.headers
+    # Once the signature is older than SESSION_REFRESH_SECONDS, the expiry slides on.
+    app.config["SESSION_REFRESH_SECONDS"] = 0
+    response = poll(client, version)
+    assert response.status_code == 204
+    assert app.config["SESSION_COOKIE_NAME"] in response.headers.get("Set-Cookie", "")
+    # and the re-sent cookie still binds the participant
+    assert poll(client, version).status_code == 204
+
+
+def test_a_changed_session_is_always_sent(app, waiting):
+    appointment, client, pid, version = waiting
+    response = client.get(f"{WAITING_ROOM}?v={version}&lang=en", headers=HTMX)
+    assert app.config["SESSION_COOKIE_NAME"] in response.headers.get("Set-Cookie", "")
