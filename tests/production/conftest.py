@@ -18,7 +18,7 @@ LOGIN_RATE_LIMIT = 6
 def pytest_collection_modifyitems(items):
     here = Path(__file__).parent
     for item in items:
-        if here in Path(item.path).parents:
+        if here in Path(item.path).parents and "stack" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.postgres)
             item.add_marker(pytest.mark.browser)
 
