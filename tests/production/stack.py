@@ -210,10 +210,8 @@ def production_stack(tmp: Path, **settings: str):
             "PORTAL_RATELIMIT_STORAGE_URI": REDIS_URL,
             "PORTAL_PROXY_FIX_HOPS": "1",
             "PORTAL_OUTBOX_DIR": str(outbox),
-            # TODO(TOTP): switch to a TOTP sign-in (enrol through the CLI or the page, then
-            # enter pyotp's code) once advisors' second factor has landed; until then the
-            # stack signs in with the password alone.
-            "PORTAL_REQUIRE_2FA": "false",
+            # PORTAL_REQUIRE_2FA is left at its production default (on): the journey's
+            # advisor enrols a second factor at the first sign-in.
             "PORTAL_WAITING_ROOM_POLL_SECONDS": "1",
             "PORTAL_QUEUE_POLL_SECONDS": "1",
             "PORTAL_CALL_POLL_SECONDS": "0.5",

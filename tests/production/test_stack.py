@@ -11,6 +11,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import pyotp
 import redis
 
 from ..browser.conftest import BASE_ARGS, CHROMIUM, FAKE_MEDIA
@@ -76,13 +77,19 @@ def journey(stack, citizen_link, appointment_id):
                 context.on("response", lambda r: seen.append(
                     (r.request.method, r.url, r.status)))
 
-            # The advisor signs in over https on instance A.
-            # TODO(TOTP): with PORTAL_REQUIRE_2FA on, enter a TOTP code (pyotp) here.
+            # The advisor signs in over https on instance A. A second factor is required in
+            # production: the first sign-in enrols one (TOTP), as a new advisor would.
             first = advisor.goto(f"{stack.url_a}/anmelden")
             hsts = first.headers.get("strict-transport-security", "")
             advisor.fill("#email", ADVISOR_EMAIL)
             advisor.fill("#password", PASSWORD)
             advisor.locator("main button[type=submit]").click()
+            advisor.wait_for_url("**/konto/zweiter-faktor")
+            secret = advisor.locator(".secret-key code").inner_text().replace(" ", "")
+            advisor.fill("#code", pyotp.TOTP(secret).now())
+            advisor.locator("main button[type=submit]").click()
+            advisor.locator(".recovery-codes").wait_for()
+            advisor.locator("main a.button").click()
             advisor.wait_for_url("**/beratung/termine")
             cookies = {c["name"]: c for c in contexts[0].cookies()}
 
