@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 
 import flask_migrate
@@ -14,6 +15,18 @@ from portal.models import Advisor, Role
 from .helpers import free_port, parse_mail
 
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session, exitstatus):
+    """A skipped test proves nothing: a run with skips (a missing Chromium, PostgreSQL, Redis
+    or nginx) fails, unless PORTAL_TEST_ALLOW_SKIPS=1 says that a partial run is meant."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if skipped and exitstatus == 0 and os.environ.get("PORTAL_TEST_ALLOW_SKIPS") != "1":
+        reporter.write_line(f"{len(skipped)} test(s) skipped: the run counts as failed "
+                            "(PORTAL_TEST_ALLOW_SKIPS=1 allows a partial run).", red=True)
+        session.exitstatus = 1
 
 
 def base_config(tmp_path, db_uri: str) -> dict:
