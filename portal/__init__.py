@@ -41,6 +41,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     mail.init_app(app)
     csrf.init_app(app)
     htmx.init_app(app)
+    # The limiter object is process-wide and keeps the default limits of the first app that set
+    # them; each app (one per test, in the suite) takes its own from its own config.
+    limiter.limit_manager.set_default_limits([])
+    limiter.limit_manager.set_application_limits([])
     limiter.init_app(app)
 
     from . import i18n, labels, logs, security

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 import threading
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from ..conftest import PASSWORD, base_config
 from ..helpers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
+LIVE_REDIS_URL = "redis://127.0.0.1:6379/3"
 BASE_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
              "--disable-component-update", "--disable-sync", "--disable-quic",
              "--autoplay-policy=no-user-gesture-required"]
@@ -67,7 +69,11 @@ def live_server(tmp_path, migrated_sqlite, request):
     port = free_port()
     config = base_config(tmp_path, f"sqlite:///{db_path}")
     config.update(BASE_URL=f"http://127.0.0.1:{port}", WAITING_ROOM_POLL_SECONDS=1,
-                  QUEUE_POLL_SECONDS=1, CALL_POLL_SECONDS=0.5)
+                  QUEUE_POLL_SECONDS=1, CALL_POLL_SECONDS=0.5,
+                  # Limits counted in Redis, as in production: the library's in-memory storage
+                  # races on its expiry timer under a threaded server (alisaifee/limits#26).
+                  RATELIMIT_STORAGE_URI=LIVE_REDIS_URL,
+                  RATELIMIT_KEY_PREFIX=f"live-{uuid.uuid4().hex}")
     config.update(getattr(request, "param", {}))
     app = create_app(config)
     server = make_server("127.0.0.1", port, app, threaded=True)
