@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Response, make_response, request
+from collections.abc import Callable, Mapping
+
+from flask import Response, make_response, render_template, request
 
 
 def is_htmx() -> bool:
@@ -18,6 +20,24 @@ def vary(response: Response) -> Response:
 def no_change() -> Response:
     """204: nothing to swap. Costs one tiny response on every unchanged poll."""
     return vary(make_response("", 204))
+
+
+def shows(version: str | None) -> bool:
+    """An htmx poll whose fragment already shows this version of the data."""
+    return version is not None and is_htmx() and request.args.get("v") == version
+
+
+def page_or_fragment(page: str, fragment: str,
+                     context: Mapping | Callable[[], Mapping],
+                     version: str | None = None) -> Response:
+    """The one answer for a URL that serves both: 204 when an htmx poll already shows
+    `version` (a fingerprint of the data, compared before rendering), the fragment for htmx,
+    else the whole page (which includes the fragment's template). `context` may be a function,
+    so a 204 loads nothing."""
+    if shows(version):
+        return no_change()
+    values = context() if callable(context) else context
+    return vary(make_response(render_template(fragment if is_htmx() else page, **values)))
 
 
 def client_redirect(url: str) -> Response:

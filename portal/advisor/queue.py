@@ -10,16 +10,15 @@ from __future__ import annotations
 import hashlib
 from datetime import datetime, timedelta
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
-from markupsafe import Markup
 from sqlalchemy import func, select
 
 from .. import admission
 from ..extensions import db
-from ..htmx import is_htmx, no_change, vary
+from ..htmx import is_htmx, page_or_fragment
 from ..models import (
     Advisor,
     Appointment,
@@ -114,17 +113,29 @@ def queue_fingerprint(show_all: bool, now: datetime | None = None) -> str:
     return digest.hexdigest()[:16]
 
 
-def _render_queue(show_all: bool):
-    now = utcnow()
-    # First the fingerprint, then the data: a change in between shows now and is seen as
-    # a change again by the next poll, never hidden.
-    version = queue_fingerprint(show_all, now)
+def _queue_context(show_all: bool, now: datetime, version: str, announce: str | None,
+                   announce_category: str) -> dict:
     appointments = _todays_appointments(show_all, now)
     states = {p.id: queue_state(p, now) for a in appointments for p in a.participants}
     waiting = sum(1 for s in states.values() if s.key in ("waiting", "connection_lost"))
-    body = render_template("advisor/_queue_body.html", appointments=appointments,
-                           states=states, show_all=show_all)
-    return body, version, waiting
+    return dict(appointments=appointments, states=states, waiting=waiting, version=version,
+                show_all=show_all, poll_seconds=current_app.config["QUEUE_POLL_SECONDS"],
+                announce=announce, announce_category=announce_category)
+
+
+def _answer(announce: str | None = None, announce_category: str = "success"):
+    """The queue as page or fragment (an action's fragment announces its outcome); an
+    unchanged poll is answered from the fingerprint alone.
+
+    First the fingerprint, then the data: a change in between shows now and is seen as a
+    change again by the next poll, never hidden."""
+    show_all = _show_all()
+    now = utcnow()
+    version = queue_fingerprint(show_all, now)
+    return page_or_fragment("advisor/queue.html", "advisor/_queue.html",
+                            lambda: _queue_context(show_all, now, version, announce,
+                                                   announce_category),
+                            version)
 
 
 def _queue_args() -> dict:
@@ -137,28 +148,14 @@ def _show_all() -> bool:
 
 @bp.get("/warteschlange")
 def queue():
-    show_all = _show_all()
-    if is_htmx() and request.args.get("v") == queue_fingerprint(show_all):
-        return no_change()
-    body, version, waiting = _render_queue(show_all)
-    context = dict(body=Markup(body), version=version, waiting=waiting, show_all=show_all,  # noqa: S704
-                   poll_seconds=current_app.config["QUEUE_POLL_SECONDS"])
-    if is_htmx():
-        if request.args.get("v") == version:
-            return no_change()
-        return vary(current_app.make_response(render_template("advisor/_queue.html", **context)))
-    return vary(current_app.make_response(render_template("advisor/queue.html", **context)))
+    return _answer()
 
 
 def _after_action(message: str | None = None, category: str = "success"):
-    """htmx: the fresh queue fragment; without JavaScript: back to the page."""
+    """htmx: the fresh queue fragment, announcing the outcome; without JavaScript: back to
+    the page."""
     if is_htmx():
-        show_all = _show_all()
-        body, version, waiting = _render_queue(show_all)
-        return vary(current_app.make_response(render_template(
-            "advisor/_queue.html", body=Markup(body), version=version,  # noqa: S704
-            waiting=waiting, show_all=show_all, announce=message, announce_category=category,
-            poll_seconds=current_app.config["QUEUE_POLL_SECONDS"])))
+        return _answer(message, category)
     if message:
         flash(message, category)
     return redirect(url_for(".queue", **_queue_args()))

@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, create_engine, event, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
 from ..extensions import db
-from ..htmx import client_redirect, is_htmx, no_change, vary
+from ..htmx import client_redirect, is_htmx, no_change, page_or_fragment
 from ..journey import (
     IN_OR_AFTER_CALL,
     next_endpoint,
@@ -216,13 +216,8 @@ def waiting_room():
     context = dict(participant=participant, appointment=appointment, is_open=is_open,
                    opens_at=waiting_room_opens_at(appointment), admitted=admitted,
                    version=version, poll_seconds=_poll_seconds(due))
-    if is_htmx():
-        if request.args.get("v") == version:
-            return no_change()
-        return vary(current_app.make_response(
-            render_template("citizen/_waiting_status.html", **context)))
-    return vary(current_app.make_response(render_template("citizen/waiting_room.html",
-                                                          **context)))
+    return page_or_fragment("citizen/waiting_room.html", "citizen/_waiting_status.html",
+                            context, version)
 
 
 @bp.post("/termin/wartebereich/verlassen")
