@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -129,14 +130,35 @@ class Defaults:
     # "text" or "json" (one JSON object per line with the request id nginx passes on).
     LOG_FORMAT = "text"
 
+    # PostgreSQL: give up connecting after this many seconds (a database host that drops
+    # packets would otherwise hold each worker for the operating system's TCP timeout).
+    DATABASE_CONNECT_TIMEOUT_SECONDS = 5
+
+
+def _owner_only(instance: Path) -> None:
+    """Create the instance folder owner-only; an older one that others can enter (from before
+    this rule) is tightened, with a warning, since it holds the database and the outbox."""
+    instance.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = instance.stat().st_mode & 0o777
+    if mode & 0o077 and instance.stat().st_uid == os.getuid():
+        instance.chmod(0o700)
+        logging.getLogger(__name__).warning(
+            "The instance folder %s was open to others (mode %o); it is now owner-only (700).",
+            instance, mode)
+
 
 def finish(app) -> None:
     """Fill settings that depend on others and refuse unsafe production settings."""
     cfg = app.config
     # The instance folder holds the SQLite database, the outbox and the secret key: owner only.
-    Path(app.instance_path).mkdir(mode=0o700, parents=True, exist_ok=True)
+    _owner_only(Path(app.instance_path))
     cfg["SQLALCHEMY_ENGINE_OPTIONS"] = {**Defaults.SQLALCHEMY_ENGINE_OPTIONS,
                                         **(cfg.get("SQLALCHEMY_ENGINE_OPTIONS") or {})}
+    if str(cfg.get("SQLALCHEMY_DATABASE_URI") or "").startswith("postgresql"):
+        options = cfg["SQLALCHEMY_ENGINE_OPTIONS"]
+        options["connect_args"] = {
+            "connect_timeout": int(cfg["DATABASE_CONNECT_TIMEOUT_SECONDS"]),
+            **options.get("connect_args", {})}
     if not cfg.get("SQLALCHEMY_DATABASE_URI"):
         database = os.path.join(app.instance_path, "portal.db")
         # Created owner-only before SQLite creates it world-readable (its journals inherit this).

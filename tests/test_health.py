@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+
 import flask_migrate
 import pytest
 import sqlalchemy as sa
@@ -96,6 +99,30 @@ def test_readyz_when_postgresql_is_unreachable(tmp_path):
     checks = response.get_json()["checks"]
     assert checks["database"] == {"ok": False, "error": "unreachable"}
     assert checks["schema"]["ok"] is False
+
+
+@pytest.mark.postgres
+def test_readyz_gives_up_on_a_database_host_that_never_answers(tmp_path):
+    """A host that accepts the connection and then says nothing (a hung server, a firewall
+    that swallows packets) must not hold the probe, or the worker, for minutes."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    config = base_config(tmp_path, f"postgresql+psycopg://root@127.0.0.1:{port}/x")
+    config["DATABASE_CONNECT_TIMEOUT_SECONDS"] = 1
+    app = create_app(config)
+    answers = []
+    probe = threading.Thread(target=lambda: answers.append(_get(app, "/readyz")), daemon=True)
+    try:
+        probe.start()
+        probe.join(30)  # without a connect timeout, libpq waits for ever here
+        assert answers, "the probe hung on a silent database host"
+        assert_probe_answer(answers[0], 503)
+        assert answers[0].get_json()["checks"]["database"] == {"ok": False,
+                                                               "error": "unreachable"}
+    finally:
+        silent.close()
 
 
 def test_readyz_checks_redis_when_rate_limits_live_there(config):

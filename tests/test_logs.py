@@ -320,3 +320,16 @@ def test_instance_folder_and_its_files_are_owner_only(tmp_path):
         assert mode(outbox) == 0o700
         (mail,) = outbox.glob("*.eml")
         assert mode(mail) == 0o600
+
+
+def test_an_older_instance_folder_open_to_others_is_tightened(tmp_path, caplog):
+    instance = tmp_path / "instance"
+    instance.mkdir(mode=0o755)
+    instance.chmod(0o755)  # as an install from before the rule left it
+    app = flask.Flask("portal_mode_test", instance_path=str(instance))
+    app.config.from_object(portal_config.Defaults)
+    app.config.update(TESTING=True)
+    with caplog.at_level("WARNING"):
+        portal_config.finish(app)
+    assert mode(instance) == 0o700
+    assert "now owner-only" in caplog.text
