@@ -47,6 +47,9 @@ class Defaults:
     # No poll for this long: "connection lost?" on the advisor's queue page.
     PRESENCE_TIMEOUT_SECONDS = 15
     QUEUE_POLL_SECONDS = 5
+    # PostgreSQL: each worker keeps what unchanged waiting-room polls compare, told of changes
+    # by the database (LISTEN/NOTIFY), so such a poll reads nothing (portal/citizen/poll_cache.py).
+    WAITING_ROOM_POLL_CACHE = True
 
     # Conferencing provider for the hand-off: "builtin" (peer-to-peer WebRTC served here).
     PROVIDER = "builtin"

@@ -98,19 +98,20 @@ def test_unchanged_poll_is_one_select_no_update_no_template(app, waiting):
 
 
 def test_presence_write_interval_leaves_room_for_a_missed_poll(app):
-    # Defaults: timeout 15 s, poll 3 s -> written every 7 s at most (every third poll).
-    assert presence_write_every() == timedelta(seconds=7)
+    # Defaults: timeout 15 s, poll 3 s, PostgreSQL's batch delay 2 s -> written every 5 s
+    # at most (every second poll).
+    assert presence_write_every() == timedelta(seconds=5)
     app.config.update(PRESENCE_TIMEOUT_SECONDS=30, WAITING_ROOM_POLL_SECONDS=5)
-    assert presence_write_every() == timedelta(seconds=18)
+    assert presence_write_every() == timedelta(seconds=16)
 
 
 def test_presence_is_written_after_the_interval_then_not_again(app, waiting):
     appointment, client, pid, version = waiting
-    set_last_seen(pid, timedelta(seconds=6.5))
+    set_last_seen(pid, timedelta(seconds=4.5))
     with recorded(app) as (statements, _):
         assert poll(client, version).status_code == 204
     assert statements == ["SELECT"], "younger than the interval: not written"
-    set_last_seen(pid, timedelta(seconds=8))
+    set_last_seen(pid, timedelta(seconds=6))
     stale = participant(pid).last_seen_at
     with recorded(app) as (statements, _):
         assert poll(client, version).status_code == 204

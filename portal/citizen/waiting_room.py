@@ -40,6 +40,7 @@ from ..models import (
 from ..scheduling import NotChangeable, audit, cancel_appointment
 from . import bp
 from .access import SESSION_KEY, require_participant
+from .poll_cache import FLUSH_SECONDS, cache_for
 
 MAY_ENTER = (JourneyState.CHECKED, JourneyState.LEFT, JourneyState.WAITING)
 
@@ -63,13 +64,13 @@ def presence_write_every() -> timedelta:
     """Presence is written at most this often: fewer writes, and still never a false
     "connection lost?" on the queue (PRESENCE_TIMEOUT_SECONDS without a stored poll).
 
-    A write comes at most one poll interval after this period; one missed or slow poll
-    (another interval and 2 s) must still fit into the timeout. Defaults: 15 - 2 x 3 - 2 = 7 s,
-    so every third poll writes; the stored time is at most 10 s old (13 s after a miss).
+    A write comes at most one poll interval after this period, and on PostgreSQL up to
+    FLUSH_SECONDS later (batched, see poll_cache.py); one missed or slow poll (another interval
+    and 2 s) must still fit into the timeout. Defaults: 15 - 2 x 3 - 2 - 2 = 5 s.
     """
     config = current_app.config
     seconds = (config["PRESENCE_TIMEOUT_SECONDS"] - 2 * config["WAITING_ROOM_POLL_SECONDS"]
-               - 2)
+               - 2 - FLUSH_SECONDS)
     return timedelta(seconds=max(1, seconds))
 
 
@@ -88,7 +89,8 @@ def _poll_seconds(due: bool) -> int:
 
 # Built once: building the statement costs about as much as running it.
 _POLL_QUERY = (
-    select(Participant.token_hash, Participant.erased_at, Participant.journey_state,
+    select(Participant.appointment_id, Participant.token_hash, Participant.erased_at,
+           Participant.journey_state,
            Participant.last_seen_at, Appointment.status, Appointment.starts_at,
            Appointment.duration_minutes, Appointment.waiting_message_at)
     .join_from(Participant, Appointment, Participant.appointment_id == Appointment.id)
@@ -152,28 +154,58 @@ def _presence_without_flush_wait(dbapi_connection, connection_record) -> None:
     dbapi_connection.commit()
 
 
+def poll_cache():
+    """This worker's copy of the rows unchanged polls compare (PostgreSQL only; see
+    poll_cache.py), or None."""
+    config = current_app.config
+    if not config["WAITING_ROOM_POLL_CACHE"]:
+        return None
+    url = db.engine.url
+    if url.get_backend_name() != "postgresql":
+        return None
+    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return cache_for(conninfo, int(config["DATABASE_CONNECT_TIMEOUT_SECONDS"]),
+                     JourneyState.WAITING.value)
+
+
+def _poll_row(participant_id: int, cache):
+    """The row the poll compares: from this worker's copy, else read (and kept)."""
+    row = cache.get(participant_id) if cache is not None else None
+    if row is not None:
+        return row
+    epoch = cache.epoch() if cache is not None else None
+    with poll_engine().connect() as conn:
+        row = conn.execute(_POLL_QUERY, {"participant_id": participant_id}).first()
+    if row is not None and cache is not None:
+        cache.put(participant_id, row.appointment_id, row, epoch)
+    return row
+
+
 def _unchanged_poll_on(bound: dict, version: str):
     config = current_app.config
     now = utcnow()
-    with poll_engine().connect() as conn:
-        row = conn.execute(_POLL_QUERY, {"participant_id": bound["id"]}).first()
-        if row is None or row.token_hash != bound.get("token") or row.erased_at is not None \
-                or row.status is not AppointmentStatus.SCHEDULED \
-                or row.journey_state is not JourneyState.WAITING:
-            return None
-        ends_at = row.starts_at + timedelta(minutes=row.duration_minutes)
-        if now >= ends_at + timedelta(minutes=config["LINK_GRACE_MINUTES"]):
-            return None  # the link has expired: the full path says so
-        opens_at = row.starts_at - timedelta(minutes=config["WAITING_ROOM_OPENS_MINUTES"])
-        if now < opens_at:
-            return None  # cannot be WAITING before the room opens (a moved appointment)
-        if _fingerprint_of(row.journey_state, True, row.status, row.waiting_message_at,
-                           row.starts_at, now >= row.starts_at) != version:
-            return None
-        write_every = presence_write_every()
-        if row.last_seen_at is None or now - row.last_seen_at > write_every:
-            # Conditional: of several workers answering polls of one participant at the same
-            # moment, one writes; and never for someone who has just been admitted or left.
+    cache = poll_cache()
+    row = _poll_row(bound["id"], cache)
+    if row is None or row.token_hash != bound.get("token") or row.erased_at is not None \
+            or row.status is not AppointmentStatus.SCHEDULED \
+            or row.journey_state is not JourneyState.WAITING:
+        return None
+    ends_at = row.starts_at + timedelta(minutes=row.duration_minutes)
+    if now >= ends_at + timedelta(minutes=config["LINK_GRACE_MINUTES"]):
+        return None  # the link has expired: the full path says so
+    opens_at = row.starts_at - timedelta(minutes=config["WAITING_ROOM_OPENS_MINUTES"])
+    if now < opens_at:
+        return None  # cannot be WAITING before the room opens (a moved appointment)
+    if _fingerprint_of(row.journey_state, True, row.status, row.waiting_message_at,
+                       row.starts_at, now >= row.starts_at) != version:
+        return None
+    write_every = presence_write_every()
+    if cache is not None and cache.listening:
+        cache.seen(bound["id"], now, write_every)  # written in this worker's next batch
+    elif row.last_seen_at is None or now - row.last_seen_at > write_every:
+        # Conditional: of several workers answering polls of one participant at the same
+        # moment, one writes; and never for someone who has just been admitted or left.
+        with poll_engine().connect() as conn:
             conn.execute(_PRESENCE_UPDATE, {"participant_id": bound["id"], "now": now,
                                             "stale_before": now - write_every})
     return no_change()

@@ -1,0 +1,169 @@
+"""The waiting room's poll cache on PostgreSQL: an unchanged poll reads nothing, and a change
+made anywhere (another instance, a tool writing SQL, the retention job) is seen at once.
+
+Real PostgreSQL (a database of the test's own) with the trigger of migration 0005.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from portal import admission, create_app
+from portal.citizen.waiting_room import poll_cache, poll_engine
+from portal.extensions import db
+from portal.models import Advisor, Participant, utcnow
+
+from .conftest import PASSWORD, IsolatedClient, base_config
+from .journey_helpers import book, to_waiting_room
+from .pg import pg_database
+from .test_polling import HTMX, WAITING_ROOM, poll, recorded, version_in
+
+pytestmark = pytest.mark.postgres
+
+
+def libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def eventually(check, seconds: float = 5.0):
+    """Until `check()` is true (the database's notice travels to another thread)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "not within the time allowed"
+        time.sleep(0.05)
+
+
+def sql(url: str, statement: str, *params) -> None:
+    """A write from outside the portal (psql, another program): only the trigger knows."""
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        conn.execute(statement, params)
+
+
+@pytest.fixture
+def pg(tmp_path):
+    """(app, database url) on a fresh, migrated PostgreSQL database; the app's cache is
+    listening."""
+    def config_for(url):
+        return base_config(tmp_path, url)
+
+    with pg_database(migrated=True, config_for=config_for) as url:
+        app = create_app(config_for(url))
+        app.test_client_class = IsolatedClient
+        with app.app_context():
+            cache = poll_cache()
+            eventually(lambda: cache.listening)
+            try:
+                yield app, url
+            finally:
+                cache.stop(wait=5)
+                db.session.remove()
+                db.engine.dispose()
+                poll_engine().dispose()
+
+
+@pytest.fixture
+def waiting(pg):
+    app, url = pg
+    advisor = Advisor(name="Anna Berater", email="anna.berater@jobcenter.example")
+    advisor.set_password(PASSWORD)
+    db.session.add(advisor)
+    db.session.commit()
+    appointment, paths = book(advisor)
+    client = app.test_client()
+    to_waiting_room(client, paths["citizen"])
+    version = version_in(client.get(WAITING_ROOM, headers=HTMX))
+    return appointment, client, appointment.citizen.id, version
+
+
+def test_an_unchanged_poll_reads_nothing_once_the_row_is_kept(pg, waiting):
+    app, _ = pg
+    _, client, _, version = waiting
+    assert poll(client, version).status_code == 204  # read, and kept
+    with recorded(app) as (statements, templates):
+        for _ in range(3):
+            assert poll(client, version).status_code == 204
+    assert statements == [] and templates == []
+
+
+def test_a_message_written_by_another_program_reaches_the_waiting_room(pg, waiting):
+    _, url = pg
+    appointment, client, _, version = waiting
+    assert poll(client, version).status_code == 204
+    sql(url, "UPDATE appointment SET waiting_message = %s, waiting_message_at = now() "
+             "AT TIME ZONE 'UTC' WHERE id = %s", "Ich verspäte mich um 5 Minuten.",
+        appointment.id)
+    eventually(lambda: poll(client, version).status_code == 200)
+    assert "Ich verspäte mich" in poll(client, version).get_data(as_text=True)
+
+
+def test_admission_on_another_instance_sends_the_citizen_on(pg, waiting, tmp_path):
+    _, url = pg
+    appointment, client, pid, version = waiting
+    assert poll(client, version).status_code == 204
+    other = create_app(base_config(tmp_path, url))  # instance B, same database
+    with other.app_context():
+        appt = db.session.get(type(appointment), appointment.id)
+        advisor = db.session.get(Advisor, appt.advisor_id)
+        assert admission.admit(appt, [db.session.get(Participant, pid)], advisor) == 1
+        db.session.remove()
+        db.engine.dispose()
+    eventually(lambda: poll(client, version).status_code != 204)
+    assert "data-admitted" in poll(client, version).get_data(as_text=True)
+
+
+def test_erasure_outside_the_request_path_ends_the_binding(pg, waiting):
+    _, url = pg
+    _, client, pid, version = waiting
+    assert poll(client, version).status_code == 204
+    # As the retention job does it: a bulk UPDATE, no ORM object in this process.
+    sql(url, "UPDATE participant SET erased_at = now() AT TIME ZONE 'UTC', name = NULL "
+             "WHERE id = %s", pid)
+    eventually(lambda: poll(client, version).status_code == 404)
+
+
+def test_a_broken_listener_serves_nothing_stale(pg, waiting):
+    _, url = pg
+    appointment, client, _, version = waiting
+    assert poll(client, version).status_code == 204
+    cache = poll_cache()
+    # The listener's connection is cut (a PostgreSQL restart, a network hiccup); a change
+    # comes before it listens again, so no notice about it ever reaches this worker.
+    sql(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+             "WHERE application_name = 'videotermin poll cache' AND datname = current_database()")
+    sql(url, "UPDATE appointment SET waiting_message = 'Bitte noch kurz warten.', "
+             "waiting_message_at = now() AT TIME ZONE 'UTC' WHERE id = %s", appointment.id)
+    eventually(lambda: cache.listening)
+    assert poll(client, version).status_code == 200
+
+
+def test_a_row_read_while_a_notice_came_is_not_kept(pg, waiting):
+    _, url = pg
+    appointment, _, pid, _ = waiting
+    cache = poll_cache()
+    epoch = cache.epoch()
+    stale = object()  # what a poll read just before the change below
+    sql(url, "UPDATE appointment SET waiting_message_at = now() AT TIME ZONE 'UTC' "
+             "WHERE id = %s", appointment.id)
+    eventually(lambda: cache.epoch() != epoch)
+    cache.put(pid, appointment.id, stale, epoch)
+    assert cache.get(pid) is None
+
+
+def test_presence_is_written_in_the_next_batch(pg, waiting):
+    _, url = pg
+    _, client, pid, version = waiting
+    long_ago = (utcnow() - timedelta(seconds=40)).replace(tzinfo=None)
+    sql(url, "UPDATE participant SET last_seen_at = %s WHERE id = %s", long_ago, pid)
+    before = utcnow()
+    assert poll(client, version).status_code == 204
+
+    def written():
+        db.session.expire_all()
+        seen = db.session.get(Participant, pid).last_seen_at
+        return seen is not None and seen >= before - timedelta(seconds=1)
+
+    eventually(written)
