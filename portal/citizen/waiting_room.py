@@ -157,15 +157,16 @@ def _presence_without_flush_wait(dbapi_connection, connection_record) -> None:
 def poll_cache():
     """This worker's copy of the rows unchanged polls compare (PostgreSQL only; see
     poll_cache.py), or None."""
-    config = current_app.config
-    if not config["WAITING_ROOM_POLL_CACHE"]:
-        return None
-    url = db.engine.url
-    if url.get_backend_name() != "postgresql":
-        return None
-    conninfo = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return cache_for(conninfo, int(config["DATABASE_CONNECT_TIMEOUT_SECONDS"]),
-                     JourneyState.WAITING.value)
+    settings = current_app.extensions.get("portal.poll_cache")
+    if settings is None:  # worked out once per app
+        config, url = current_app.config, db.engine.url
+        settings = ()
+        if config["WAITING_ROOM_POLL_CACHE"] and url.get_backend_name() == "postgresql":
+            settings = (url.set(drivername="postgresql").render_as_string(hide_password=False),
+                        int(config["DATABASE_CONNECT_TIMEOUT_SECONDS"]),
+                        JourneyState.WAITING.value)
+        current_app.extensions["portal.poll_cache"] = settings
+    return cache_for(*settings) if settings else None
 
 
 def _poll_row(participant_id: int, cache):
