@@ -17,12 +17,13 @@ from portal.citizen.waiting_room import poll_cache, poll_engine
 from portal.extensions import db
 from portal.models import Advisor, Participant, utcnow
 
-from .conftest import PASSWORD, IsolatedClient, base_config
-from .journey_helpers import book, to_waiting_room
+from . import test_polling
+from .conftest import base_config
 from .pg import pg_database
-from .test_polling import HTMX, WAITING_ROOM, poll, recorded, version_in
+from .test_polling import poll, recorded
 
 pytestmark = pytest.mark.postgres
+waiting = test_polling.waiting  # the same fixture, on this module's PostgreSQL `config`
 
 
 def libpq(url: str) -> str:
@@ -44,39 +45,25 @@ def sql(url: str, statement: str, *params) -> None:
 
 
 @pytest.fixture
-def pg(tmp_path):
-    """(app, database url) on a fresh, migrated PostgreSQL database; the app's cache is
-    listening."""
-    def config_for(url):
-        return base_config(tmp_path, url)
-
-    with pg_database(migrated=True, config_for=config_for) as url:
-        app = create_app(config_for(url))
-        app.test_client_class = IsolatedClient
-        with app.app_context():
-            cache = poll_cache()
-            eventually(lambda: cache.listening)
-            try:
-                yield app, url
-            finally:
-                cache.stop(wait=5)
-                db.session.remove()
-                db.engine.dispose()
-                poll_engine().dispose()
+def database_url(tmp_path):
+    """A fresh, migrated PostgreSQL database of this test's own."""
+    with pg_database(migrated=True, config_for=lambda url: base_config(tmp_path, url)) as url:
+        yield url
 
 
 @pytest.fixture
-def waiting(pg):
-    app, url = pg
-    advisor = Advisor(name="Anna Berater", email="anna.berater@jobcenter.example")
-    advisor.set_password(PASSWORD)
-    db.session.add(advisor)
-    db.session.commit()
-    appointment, paths = book(advisor)
-    client = app.test_client()
-    to_waiting_room(client, paths["citizen"])
-    version = version_in(client.get(WAITING_ROOM, headers=HTMX))
-    return appointment, client, appointment.citizen.id, version
+def config(tmp_path, database_url):  # conftest's `app` (and `waiting`) on PostgreSQL
+    return base_config(tmp_path, database_url)
+
+
+@pytest.fixture
+def pg(app, database_url):
+    """(app, database url), with the app's cache listening; stopped afterwards."""
+    cache = poll_cache()
+    eventually(lambda: cache.listening)
+    yield app, database_url
+    cache.stop(wait=5)
+    poll_engine().dispose()
 
 
 def test_an_unchanged_poll_reads_nothing_once_the_row_is_kept(pg, waiting):
