@@ -216,13 +216,17 @@ def netcheck_command(url: str, seconds: float, as_json: bool) -> None:
 @retention_cli.command("purge")
 def retention_purge() -> None:
     """Erase personal data of appointments that ended RETENTION_DAYS ago (run daily)."""
+    from .call.limits import purge_stale_signals
     from .retention import purge, purge_outbox_files
 
     erased = purge()
     removed = purge_outbox_files()
+    # Joins run this too; a day without any call would otherwise leave old signals lying.
+    signals = purge_stale_signals()
+    db.session.commit()
     click.echo(f"{erased} participants erased "
                f"(appointments older than {current_app.config['RETENTION_DAYS']} days), "
-               f"{removed} outbox files removed.")
+               f"{removed} outbox files removed, {signals} stale call signals deleted.")
 
 
 def register_cli(app: Flask) -> None:

@@ -239,6 +239,21 @@ def test_old_signals_are_purged_by_the_next_join(app, client, staff, call, advis
     assert stored(recipient=citizen.peer) == 0
 
 
+def test_the_daily_retention_job_purges_old_signals_without_any_join(app, client, staff, call,
+                                                                     runner):
+    advisor_tab = Caller(staff, call.id, "advisor")
+    citizen = Caller(client, call.id, "participant")
+    advisor_tab.join(), citizen.join()
+    for _ in range(3):
+        advisor_tab.send(citizen.peer)
+    db.session.execute(update(CallSignal).values(created_at=utcnow() - timedelta(minutes=6)))
+    db.session.commit()
+    result = runner.invoke(args=["retention", "purge"])
+    assert result.exit_code == 0, result.output
+    assert "2 stale call signals deleted" in result.output
+    assert stored(recipient=citizen.peer) == 1  # the newest stays: the reader's position
+
+
 def test_signals_are_delivered_in_order_across_cleanups(client, staff, call):
     """Deleting picked-up signals must never make a later one invisible (SQLite reuses the
     highest id once its row is gone)."""
