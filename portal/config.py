@@ -57,6 +57,13 @@ class Defaults:
     # [{"urls": "stun:stun.example.org:3478"}, {"urls": "turn:turn.example.org", "username":
     # "u", "credential": "p"}]. Empty: host candidates only (one machine or a LAN).
     ICE_SERVERS: list = []
+    # TURN relay for the built-in call (coturn with use-auth-secret): its URLs, as a JSON list
+    # or comma-separated, e.g. ["turn:turn.example.org:3478", "turns:turn.example.org:5349?
+    # transport=tcp"], and the shared secret. Each caller gets credentials of its own at join
+    # time (portal/call/turn.py), valid this long: longer than a call, yet short-lived.
+    TURN_URLS: list = []
+    TURN_SECRET: str | None = None
+    TURN_TTL_SECONDS = 4 * 3600
     CALL_POLL_SECONDS = 1
     # Signalling limits per caller (a participant, or an advisor in one appointment): a call
     # polls once a second and trickles a few dozen ICE candidates per connection.
@@ -150,6 +157,38 @@ def _owner_only(instance: Path) -> None:
             instance, mode)
 
 
+TURN_SCHEMES = ("turn:", "turns:")
+
+
+def _check_turn(cfg) -> None:
+    """TURN_URLS as a list of turn:/turns: URLs, with a secret, or neither; anything else stops
+    start-up (a call that silently lacks its relay fails only between two homes)."""
+    urls = cfg.get("TURN_URLS") or []
+    if isinstance(urls, str):
+        urls = [url.strip() for url in urls.split(",") if url.strip()]
+    if not isinstance(urls, list) or not all(isinstance(url, str) for url in urls):
+        raise RuntimeError("PORTAL_TURN_URLS must be a list of turn: or turns: URLs, as JSON "
+                           "or comma-separated.")
+    wrong = [url for url in urls if not url.startswith(TURN_SCHEMES) or url in TURN_SCHEMES]
+    if wrong:
+        raise RuntimeError(f"PORTAL_TURN_URLS: {', '.join(wrong)} is not a turn: or turns: URL "
+                           "(e.g. turn:turn.example.org:3478 or turns:turn.example.org:5349).")
+    secret = cfg.get("TURN_SECRET")
+    if urls and not secret:
+        raise RuntimeError("PORTAL_TURN_URLS is set but PORTAL_TURN_SECRET is not: set it to "
+                           "the static-auth-secret of the TURN server (coturn use-auth-secret).")
+    if secret and not urls:
+        raise RuntimeError("PORTAL_TURN_SECRET is set but PORTAL_TURN_URLS is not: name the "
+                           "TURN server, e.g. [\"turn:turn.example.org:3478\"].")
+    if secret is not None and not isinstance(secret, str):
+        cfg["TURN_SECRET"] = secret = str(secret)  # a JSON-looking value, e.g. digits only
+    ttl = cfg.get("TURN_TTL_SECONDS")
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 60:
+        raise RuntimeError("PORTAL_TURN_TTL_SECONDS must be a whole number of seconds, "
+                           "at least 60.")
+    cfg["TURN_URLS"] = urls
+
+
 def finish(app) -> None:
     """Fill settings that depend on others and refuse unsafe production settings."""
     cfg = app.config
@@ -187,6 +226,7 @@ def finish(app) -> None:
     if cfg.get("REQUIRE_2FA") is None:
         cfg["REQUIRE_2FA"] = not (app.debug or app.testing)
     cfg["BASE_URL"] = str(cfg["BASE_URL"]).rstrip("/")
+    _check_turn(cfg)
     if not cfg.get("SECRET_KEY"):
         if app.debug or app.testing:
             cfg["SECRET_KEY"] = os.urandom(32).hex()

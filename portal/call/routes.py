@@ -25,7 +25,7 @@ from ..models import (
 )
 from ..providers import get_provider
 from ..scheduling import audit
-from . import bp
+from . import bp, turn
 from .limits import (
     RETRY_AFTER_SECONDS,
     forget_peers,
@@ -194,7 +194,7 @@ def join(appointment_id: int):
     return jsonify(
         peer=peer.peer_key,
         peers=[_peer_view(p) for p in others],
-        ice_servers=current_app.config["ICE_SERVERS"],
+        ice_servers=turn.ice_servers(),
         poll_ms=int(current_app.config["CALL_POLL_SECONDS"] * 1000),
     )
 
