@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Flask
+from jinja2 import StrictUndefined
 
 from . import config, converters
 
@@ -24,6 +25,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     config.finish(app)
+    if app.testing:
+        # A misspelt or missing template variable fails the test instead of rendering as "".
+        app.jinja_options = {**app.jinja_options, "undefined": StrictUndefined}
     from .session_cookie import ThrottledRefreshSessionInterface
 
     app.session_interface = ThrottledRefreshSessionInterface()  # re-signed when changed
@@ -47,12 +51,13 @@ def create_app(test_config: dict | None = None) -> Flask:
     limiter.limit_manager.set_application_limits([])
     limiter.init_app(app)
 
-    from . import i18n, labels, logs, security
+    from . import access, i18n, labels, logs, security
 
     babel.init_app(app, locale_selector=i18n.select_locale,
                    default_translation_directories=str(Path(__file__).parent / "translations"))
     i18n.init_app(app)
     labels.init_app(app)
+    access.init_app(app)
     security.init_app(app)
     logs.init_app(app)
 

@@ -1,27 +1,21 @@
 """What an advisor does with people in the waiting room: admit, message, identity, end.
 
-Every action is an audit event (who, what, when).
+Every action is an audit event (who, what, when). Admitting and ending move participants
+through the journey (portal/journey.py), which also records them.
 """
 
 from __future__ import annotations
 
 import unicodedata
 
+from . import journey
+from .access import needs_identity_check
+from .audit import audit
 from .extensions import db
-from .models import (
-    Advisor,
-    Appointment,
-    AppointmentStatus,
-    JourneyState,
-    Participant,
-    ParticipantRole,
-    utcnow,
-)
+from .models import Advisor, Appointment, AppointmentStatus, Participant, utcnow
 from .providers import get_provider
-from .scheduling import audit
 
 MESSAGE_MAX = 300
-ADMITTABLE = (JourneyState.WAITING,)
 
 
 def admit(appointment: Appointment, participants: list[Participant], advisor: Advisor) -> int:
@@ -31,13 +25,11 @@ def admit(appointment: Appointment, participants: list[Participant], advisor: Ad
     get_provider().prepare(appointment)
     count = 0
     for participant in participants:
+        # Whoever is no longer waiting (left, or let in by another click) is passed over.
         if participant.appointment_id != appointment.id or \
-                participant.journey_state not in ADMITTABLE:
+                not journey.ADMIT.allows(participant):
             continue
-        participant.journey_state = JourneyState.ADMITTED
-        participant.admitted_at = utcnow()
-        audit("participant.admitted", actor="advisor", advisor=advisor, appointment=appointment,
-              participant=participant)
+        journey.admit(participant, advisor)
         count += 1
     db.session.commit()
     return count
@@ -61,7 +53,7 @@ def set_waiting_message(appointment: Appointment, text: str, advisor: Advisor) -
 
 def set_identity_checked(participant: Participant, checked: bool, advisor: Advisor) -> None:
     """Only a yes/no and the time are stored, never anything from the document."""
-    if participant.role is not ParticipantRole.CITIZEN:
+    if not needs_identity_check(participant):
         return
     participant.identity_checked_at = utcnow() if checked else None
     audit("identity.checked" if checked else "identity.unchecked", actor="advisor",
@@ -73,12 +65,8 @@ def end_appointment(appointment: Appointment, advisor: Advisor) -> None:
     """End the call for everyone; participants' pages move to the closing page."""
     if appointment.status is not AppointmentStatus.SCHEDULED:
         return
+    journey.end(appointment, advisor)
     appointment.status = AppointmentStatus.ENDED
     appointment.ended_at = utcnow()
-    for participant in appointment.participants:
-        if participant.journey_state in (JourneyState.ADMITTED, JourneyState.IN_CALL,
-                                         JourneyState.LEFT_CALL):
-            participant.journey_state = JourneyState.DONE
     get_provider().end(appointment)
-    audit("appointment.ended", actor="advisor", advisor=advisor, appointment=appointment)
     db.session.commit()

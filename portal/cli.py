@@ -10,12 +10,13 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 from flask_babel import gettext as _
-from sqlalchemy import func, select
 
 from . import validation as v
+from .accounts import AccountError, add_advisor, find_advisor
+from .audit import audit
 from .extensions import db
 from .mailing import outbox
-from .models import Advisor, ParticipantRole, Role
+from .models import ParticipantRole
 from .scheduling import ParticipantSpec, create_appointment
 from .timeutil import NonexistentLocalTime, from_local, to_local
 
@@ -29,28 +30,6 @@ def fail(message: str) -> None:
     raise click.ClickException(str(message))
 
 
-def find_advisor(email: str) -> Advisor | None:
-    return db.session.scalar(
-        select(Advisor).where(func.lower(Advisor.email) == email.strip().lower()))
-
-
-def add_advisor(email: str, name: str, password: str, *, admin: bool = False) -> Advisor:
-    if msg := v.check_name(name):
-        fail(msg)
-    if msg := v.check_email(email):
-        fail(msg)
-    if len(password) < 12:
-        fail(_("The password must be at least 12 characters long."))
-    if find_advisor(email):
-        fail(_("An advisor with the e-mail address %(email)s already exists.", email=email))
-    advisor = Advisor(name=name.strip(), email=v.normalise_email(email).lower(),
-                      role=Role.ADMIN if admin else Role.ADVISOR)
-    advisor.set_password(password)
-    db.session.add(advisor)
-    db.session.commit()
-    return advisor
-
-
 @advisor_cli.command("add")
 @click.argument("email")
 @click.option("--name", required=True, help="The advisor's full name.")
@@ -62,7 +41,10 @@ def advisor_add(email: str, name: str, admin: bool, password_stdin: bool) -> Non
         password = sys.stdin.readline().rstrip("\r\n")
     else:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    advisor = add_advisor(email, name, password, admin=admin)
+    try:
+        advisor = add_advisor(email, name, password, admin=admin)
+    except AccountError as error:
+        fail(str(error))
     click.echo(f"Advisor {advisor.email} created ({advisor.role.value}).")
 
 
@@ -71,7 +53,6 @@ def advisor_add(email: str, name: str, admin: bool, password_stdin: bool) -> Non
 def advisor_reset_2fa(email: str) -> None:
     """Remove an advisor's second factor (they set it up again at the next sign-in)."""
     from .auth import two_factor
-    from .scheduling import audit
 
     advisor = find_advisor(email)
     if advisor is None:
@@ -87,8 +68,6 @@ def advisor_reset_2fa(email: str) -> None:
 @click.argument("email")
 def advisor_deactivate(email: str) -> None:
     """Deactivate an advisor account; every session of it ends at once."""
-    from .scheduling import audit
-
     advisor = find_advisor(email)
     if advisor is None:
         fail(_("No advisor with the e-mail address %(email)s.", email=email))

@@ -13,8 +13,8 @@ import click
 from flask import current_app
 from sqlalchemy import select
 
-from .citizen.access import link_is_usable
-from .cli import add_advisor, find_advisor
+from .access import link_is_usable
+from .accounts import add_advisor, find_advisor
 from .extensions import db
 from .models import Appointment, AppointmentStatus, ParticipantRole, utcnow
 from .scheduling import ParticipantSpec, create_appointment, issue_link

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import contextlib
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from sqlalchemy import exc as sa_exc
 from werkzeug.exceptions import HTTPException
 
 from .extensions import db
-from .htmx import is_htmx
+from .htmx import client_redirect, is_htmx
+from .journey import IllegalTransition, next_endpoint
 
 # A restarted database is back within seconds; clients (htmx polls, the call's fetches)
 # keep their own rhythm, this is a hint for everything else.
@@ -44,8 +46,6 @@ def service_unavailable(error: Exception):
         response = jsonify(error="unavailable", retry_after=RETRY_AFTER_SECONDS)
     elif is_htmx():
         # htmx swaps no 5xx answer: the page stays as it is and keeps polling.
-        from flask_babel import gettext as _
-
         text = escape(_("Please try again in a few minutes."))
         response = current_app.response_class(f'<p class="notice" role="status">{text}</p>',
                                               mimetype="text/html")
@@ -62,7 +62,25 @@ def service_unavailable(error: Exception):
     return response
 
 
+def illegal_transition(error: IllegalTransition):
+    """A move the journey does not allow from where the participant is now (a second tab, a
+    stale page, a double click): nothing is changed, and the person is sent where they
+    belong instead of seeing an error."""
+    db.session.rollback()
+    current_app.logger.info("journey: refused %s", error)
+    if wants_json():  # the call's fetches
+        return jsonify(error="not_allowed"), 409
+    if error.participant is not None and error.transition.by == "participant":
+        url = url_for(next_endpoint(error.participant))
+    else:
+        flash(_("That is no longer possible: the appointment has changed meanwhile."), "error")
+        url = url_for("advisor.queue")
+    return client_redirect(url) if is_htmx() else redirect(url)
+
+
 def register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(IllegalTransition, illegal_transition)
+
     @app.errorhandler(CSRFError)
     def csrf_error(error):
         return render_template("errors/csrf.html"), 400

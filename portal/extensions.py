@@ -28,7 +28,7 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-mail = Mail()
+mail = Mail()  # composes messages; the outbox sends them (portal/mailing/outbox.py)
 csrf = CSRFProtect()
 login_manager = LoginManager()
 babel = Babel()

@@ -5,7 +5,13 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import gettext as _
 
-from .models import AppointmentStatus, DeviceOutcome, JourneyState, ParticipantRole
+from .models import (
+    AppointmentStatus,
+    DeviceOutcome,
+    JourneyState,
+    MailStatus,
+    ParticipantRole,
+)
 
 
 def role_label(role: ParticipantRole) -> str:
@@ -74,7 +80,18 @@ def warning_label(warning: str) -> str:
     }.get(warning, warning)
 
 
+def device_label(device_type: str | None) -> str:
+    return {
+        "mobile": _("phone"),
+        "tablet": _("tablet"),
+    }.get(device_type or "", _("computer"))
+
+
 def init_app(app: Flask) -> None:
+    # Templates compare with the enums themselves, never with their stored strings.
+    for enum in (AppointmentStatus, DeviceOutcome, JourneyState, MailStatus, ParticipantRole):
+        app.add_template_global(enum, enum.__name__)
+    app.add_template_global(device_label)
     app.add_template_global(warning_label)
     app.add_template_global(outcome_label)
     app.add_template_global(grade_label)

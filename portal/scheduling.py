@@ -11,6 +11,8 @@ from datetime import datetime
 
 from sqlalchemy import update
 
+from . import journey
+from .audit import audit
 from .extensions import db
 from .mailing import outbox
 from .mailing.compose import compose, compose_cancellation_notice
@@ -18,8 +20,6 @@ from .models import (
     Advisor,
     Appointment,
     AppointmentStatus,
-    AuditEvent,
-    JourneyState,
     MailKind,
     OutgoingMail,
     Participant,
@@ -44,15 +44,6 @@ class Outcome:
     links: dict[int, str] = field(default_factory=dict)  # participant id -> personal link
 
 
-def audit(action: str, *, actor: str, advisor: Advisor | None = None,
-          appointment: Appointment | None = None, participant: Participant | None = None,
-          detail: str | None = None) -> None:
-    db.session.add(AuditEvent(
-        action=action, actor=actor, advisor_id=advisor.id if advisor else None,
-        appointment_id=appointment.id if appointment else None,
-        participant_id=participant.id if participant else None, detail=detail))
-
-
 def issue_link(participant: Participant) -> str:
     """A fresh token for the participant; any earlier link stops working."""
     token, participant.token_hash = new_token()
@@ -62,7 +53,7 @@ def issue_link(participant: Participant) -> str:
 def _mail_everyone(appointment: Appointment, kind: MailKind, links: dict[Participant, str | None],
                    previous_start: datetime | None = None) -> list[OutgoingMail]:
     return [
-        outbox.queue(appointment, p, kind,
+        outbox.put(appointment, p, kind,
                      compose(appointment, p, kind, link, previous_start=previous_start))
         for p, link in links.items() if p.email
     ]
@@ -72,16 +63,6 @@ def _commit_and_deliver(rows: list[OutgoingMail]) -> None:
     db.session.commit()
     # Try at once; whatever fails stays pending for `flask mail send-pending`.
     outbox.deliver([r.id for r in rows])
-
-
-def reset_for_new_time(participant: Participant) -> None:
-    """A moved appointment starts the day afresh: nobody is waiting or admitted any more."""
-    if participant.journey_state in (JourneyState.WAITING, JourneyState.LEFT,
-                                     JourneyState.ADMITTED, JourneyState.IN_CALL,
-                                     JourneyState.LEFT_CALL):
-        participant.journey_state = JourneyState.CHECKED
-    participant.waiting_since = participant.last_seen_at = None
-    participant.admitted_at = participant.identity_checked_at = None
 
 
 def create_appointment(*, advisor: Advisor, starts_at: datetime, duration_minutes: int,
@@ -118,13 +99,12 @@ def reschedule_appointment(appointment: Appointment, *, starts_at: datetime,
     appointment.duration_minutes = duration_minutes
     appointment.sequence += 1
     appointment.waiting_message = appointment.waiting_message_at = None
-    for participant in appointment.participants:
-        reset_for_new_time(participant)
+    # A moved appointment starts the day afresh: nobody is waiting or admitted any more.
+    journey.reschedule(appointment, actor=actor, advisor=acting,
+                       detail=f"from {previous.isoformat()} to {starts_at.isoformat()}")
     get_provider().end(appointment)  # a call that was running belongs to the old time
     links = {p: issue_link(p) for p in appointment.participants if p.erased_at is None}
     rows = _mail_everyone(appointment, MailKind.UPDATE, links, previous_start=previous)
-    audit("appointment.rescheduled", actor=actor, advisor=acting, appointment=appointment,
-          detail=f"from {previous.isoformat()} to {starts_at.isoformat()}")
     _commit_and_deliver(rows)
     return Outcome(appointment, {p.id: link for p, link in links.items()})
 
@@ -141,6 +121,10 @@ def cancel_appointment(appointment: Appointment, *, actor: str = "advisor",
     Raises NotChangeable if the appointment is no longer scheduled — also when a second
     request (a double click, another tab) cancels it at the same moment: the status
     changes in one conditional UPDATE, so only one request sends the mails."""
+    if appointment.status is not AppointmentStatus.SCHEDULED:
+        raise NotChangeable("only scheduled appointments can be cancelled")
+    # Every participant's state stays; the audit event is written only if the claim succeeds.
+    journey.cancel(appointment, actor=actor, advisor=acting, by_participant=by_participant)
     claimed = db.session.execute(
         update(Appointment)
         .where(Appointment.id == appointment.id,
@@ -155,9 +139,7 @@ def cancel_appointment(appointment: Appointment, *, actor: str = "advisor",
     links = {p: None for p in appointment.participants if p.erased_at is None}
     rows = _mail_everyone(appointment, MailKind.CANCELLATION, links)
     if by_participant is not None and appointment.advisor.active:
-        rows.append(outbox.queue(appointment, None, MailKind.CANCELLED_BY_PARTICIPANT,
-                                 compose_cancellation_notice(appointment, by_participant)))
-    audit("appointment.cancelled", actor=actor, advisor=acting, appointment=appointment,
-          participant=by_participant)
+        rows.append(outbox.put(appointment, None, MailKind.CANCELLED_BY_PARTICIPANT,
+                               compose_cancellation_notice(appointment, by_participant)))
     _commit_and_deliver(rows)
     return Outcome(appointment)

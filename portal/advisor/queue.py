@@ -17,6 +17,8 @@ from flask_login import current_user
 from sqlalchemy import func, select
 
 from .. import admission
+from ..access import own_appointment, visible_appointments
+from ..attendance import attendance
 from ..extensions import db
 from ..htmx import is_htmx, page_or_fragment
 from ..models import (
@@ -28,10 +30,8 @@ from ..models import (
     Participant,
     utcnow,
 )
-from ..queue import queue_state
 from ..timeutil import to_local
 from . import bp
-from .routes import own_appointment, visible_appointments
 
 
 class _Window:
@@ -116,7 +116,7 @@ def queue_fingerprint(show_all: bool, now: datetime | None = None) -> str:
 def _queue_context(show_all: bool, now: datetime, version: str, announce: str | None,
                    announce_category: str) -> dict:
     appointments = _todays_appointments(show_all, now)
-    states = {p.id: queue_state(p, now) for a in appointments for p in a.participants}
+    states = {p.id: attendance(p, now) for a in appointments for p in a.participants}
     waiting = sum(1 for s in states.values() if s.key in ("waiting", "connection_lost"))
     return dict(appointments=appointments, states=states, waiting=waiting, version=version,
                 show_all=show_all, poll_seconds=current_app.config["QUEUE_POLL_SECONDS"],

@@ -2,14 +2,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
+from ..access import own_appointment, visible_appointments
 from ..extensions import db
-from ..models import Appointment, AppointmentStatus, Participant, utcnow
+from ..models import Appointment, AppointmentStatus, utcnow
 from ..scheduling import (
     NotChangeable,
     cancel_appointment,
@@ -25,26 +24,6 @@ from .forms import MAX_EXTRA_PARTICIPANTS, AppointmentForm, ConfirmForm, Resched
 @login_required
 def require_login():
     """Every advisor page needs a signed-in advisor."""
-
-
-def visible_appointments(everyone: bool = True):
-    """Appointments the signed-in advisor may see: their own; an admin's `everyone`."""
-    query = select(Appointment).options(
-        selectinload(Appointment.participants).selectinload(Participant.mails),
-        selectinload(Appointment.participants).selectinload(Participant.device_checks),
-        selectinload(Appointment.advisor))
-    if not (current_user.is_admin and everyone):
-        query = query.where(Appointment.advisor_id == current_user.id)
-    return query
-
-
-def own_appointment(appointment_id: int) -> Appointment:
-    """The appointment if the signed-in advisor may see it; 404 otherwise (never 'exists')."""
-    appointment = db.session.scalar(
-        visible_appointments().where(Appointment.id == appointment_id))
-    if appointment is None:
-        abort(404)
-    return appointment
 
 
 @bp.get("/termine")
@@ -84,7 +63,7 @@ def new_appointment():
               "success")
         return redirect(url_for(".appointment", appointment_id=outcome.appointment.id))
     status = 422 if request.method == "POST" else 200
-    return render_template("advisor/new.html", form=form,
+    return render_template("advisor/new.html", form=form, focus_last_extra=False,
                            max_extras=MAX_EXTRA_PARTICIPANTS), status
 
 

@@ -6,9 +6,9 @@ from flask import abort, flash, make_response, redirect, render_template, url_fo
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from ..audit import audit
 from ..extensions import db
 from ..models import Advisor
-from ..scheduling import audit
 from . import bp, limits, sessions, two_factor
 from .forms import ChangePasswordForm, EnrolForm
 

@@ -3,7 +3,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import EqualTo, InputRequired, Length
 
-MIN_PASSWORD_LENGTH = 12
+from ..accounts import MIN_PASSWORD_LENGTH
 
 
 class LoginForm(FlaskForm):

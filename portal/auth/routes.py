@@ -12,9 +12,9 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, select
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from ..audit import audit
 from ..extensions import db
 from ..models import Advisor
-from ..scheduling import audit
 from . import bp, limits, sessions, two_factor
 from .forms import CodeForm, LoginForm
 

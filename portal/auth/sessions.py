@@ -15,7 +15,7 @@ from flask import current_app, flash, redirect, request, session, url_for
 from flask_babel import ngettext
 from flask_login import current_user, login_user, logout_user
 
-from ..citizen.access import SESSION_KEY
+from ..access import SESSION_KEY
 from ..htmx import client_redirect, is_htmx
 
 SEEN_KEY = "advisor_seen"  # epoch seconds of the last real request

@@ -10,7 +10,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import current_user
 from sqlalchemy import case, delete, func, or_, select
 
-from ..citizen.access import SESSION_KEY
+from ..access import SESSION_KEY
 from ..extensions import db, limiter
 from ..models import CallPeer, CallSignal, utcnow
 

@@ -10,21 +10,14 @@ from flask import abort, current_app, jsonify, redirect, render_template, reques
 from flask_login import current_user
 from sqlalchemy import delete, select
 
-from ..citizen.access import bound_participant, require_participant
+from .. import journey
+from ..access import call_member, may_join_call, own_appointment, require_participant
+from ..audit import audit
 from ..extensions import db, limiter
-from ..journey import IN_OR_AFTER_CALL, next_endpoint
+from ..journey import next_endpoint
 from ..labels import role_label
-from ..models import (
-    Appointment,
-    AppointmentStatus,
-    CallPeer,
-    CallSignal,
-    JourneyState,
-    Participant,
-    utcnow,
-)
+from ..models import Appointment, AppointmentStatus, CallPeer, CallSignal, Participant, utcnow
 from ..providers import get_provider
-from ..scheduling import audit
 from . import bp, turn
 from .limits import (
     RETRY_AFTER_SECONDS,
@@ -55,7 +48,7 @@ def _peer_key(value) -> str:
 @bp.get("/termin/anruf")
 def participant_call():
     participant = require_participant()
-    if participant.journey_state not in IN_OR_AFTER_CALL or \
+    if not may_join_call(participant) or \
             participant.appointment.status is not AppointmentStatus.SCHEDULED:
         return redirect(url_for(next_endpoint(participant)))
     provider = get_provider()
@@ -76,8 +69,6 @@ def left_call():
 
 @bp.get("/beratung/termine/<int:appointment_id>/anruf")
 def advisor_call(appointment_id: int):
-    from ..advisor.routes import own_appointment
-
     if not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()
     appointment = own_appointment(appointment_id)
@@ -95,23 +86,16 @@ def advisor_call(appointment_id: int):
 # ---- signalling API (JSON) -------------------------------------------------------------
 
 def _caller(appointment_id: int) -> tuple[Appointment, Participant | None]:
-    """The appointment if the caller belongs in its call: the advisor who owns it (or an
-    admin), or an admitted participant of it. 404 otherwise.
+    """The appointment and the caller's participant (None: the advisor) if the caller belongs
+    in its call (portal.access.call_member); 404 otherwise.
 
     The page says which of the two it is (`as`): one browser may hold both an advisor login
     and a participant's link, e.g. when somebody tries both roles in two windows."""
-    as_advisor = (request.args.get("as") or "") == "advisor"
-    if as_advisor:
-        appointment = db.session.get(Appointment, appointment_id)
-        if current_user.is_authenticated and appointment and (
-                current_user.is_admin or appointment.advisor_id == current_user.id):
-            return appointment, None
+    member = call_member(appointment_id,
+                         as_advisor=(request.args.get("as") or "") == "advisor")
+    if member is None:
         abort(404)
-    participant = bound_participant()
-    if participant and participant.appointment_id == appointment_id and \
-            participant.journey_state in IN_OR_AFTER_CALL:
-        return participant.appointment, participant
-    abort(404)
+    return member
 
 
 def _owned_by(participant: Participant | None):
@@ -185,9 +169,7 @@ def join(appointment_id: int):
                     advisor_id=None if participant else current_user.id)
     db.session.add(peer)
     if participant is not None:
-        participant.journey_state = JourneyState.IN_CALL
-        audit("call.joined", actor="participant", appointment=appointment,
-              participant=participant)
+        journey.join_call(participant)
     else:
         audit("call.joined", actor="advisor", advisor=current_user, appointment=appointment)
     db.session.commit()
@@ -287,10 +269,8 @@ def leave(appointment_id: int):
         peer.left_at = utcnow()
         forget_peers([peer.peer_key])
         if participant is not None and data.get("final") and \
-                participant.journey_state is JourneyState.IN_CALL:
-            participant.journey_state = JourneyState.LEFT_CALL
-            audit("call.left", actor="participant", appointment=appointment,
-                  participant=participant)
+                journey.LEAVE_CALL.allows(participant):
+            journey.leave_call(participant)
         db.session.commit()
     return jsonify(ok=True)
 

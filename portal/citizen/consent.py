@@ -9,12 +9,12 @@ from flask import current_app, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from markupsafe import Markup
 
+from .. import journey
+from ..access import require_participant
 from ..extensions import db
 from ..journey import next_endpoint
-from ..models import ConsentDecision, ConsentRecord, JourneyState
-from ..scheduling import audit
+from ..models import ConsentDecision, ConsentRecord
 from . import bp
-from .access import require_participant
 
 
 def consent_text(lang: str) -> Markup:
@@ -39,9 +39,6 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-BEFORE_CONSENT = (JourneyState.INVITED, JourneyState.LINK_OPENED, JourneyState.DECLINED)
-
-
 @bp.route("/termin/einwilligung", methods=["GET", "POST"])
 def consent():
     participant = require_participant()
@@ -52,28 +49,19 @@ def consent():
         if decision not in ("agree", "decline"):
             return render_template("citizen/consent.html", text=text,
                                    participant=participant, missing_choice=True), 422
-        agreed_before = participant.has_consented
         if decision == "decline":
-            # Declining after agreeing withdraws the consent: what it allowed goes
-            # (agreeing again means checking the device again).
-            kind = ConsentDecision.WITHDRAWN if agreed_before else ConsentDecision.DECLINED
-            participant.journey_state = JourneyState.DECLINED
-            participant.device_checks.clear()
+            kind = journey.decline_or_withdraw(participant)
         else:
+            journey.agree(participant)
             kind = ConsentDecision.AGREED
-            if participant.journey_state in BEFORE_CONSENT:
-                participant.journey_state = (JourneyState.CHECKED if participant.device_check
-                                             else JourneyState.CONSENTED)
-        record = ConsentRecord(participant_id=participant.id, decision=kind,
-                               text_sha256=text_hash(text), language=lang)
-        db.session.add(record)
-        audit(f"consent.{kind.value}", actor="participant",
-              appointment=participant.appointment, participant=participant)
+        db.session.add(ConsentRecord(participant_id=participant.id, decision=kind,
+                                     text_sha256=text_hash(text), language=lang))
         db.session.commit()
         if decision == "decline":
             return redirect(url_for("citizen.declined"))
         return redirect(url_for(next_endpoint(participant)))
-    return render_template("citizen/consent.html", text=text, participant=participant)
+    return render_template("citizen/consent.html", text=text, participant=participant,
+                           missing_choice=False)
 
 
 @bp.get("/termin/abgelehnt")

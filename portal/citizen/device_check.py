@@ -11,16 +11,15 @@ from dataclasses import dataclass
 
 from flask import redirect, render_template, request, url_for
 
+from .. import journey
+from ..access import require_participant
 from ..browsers import inspect
 from ..extensions import db
 from ..grading import GRADES, network_grade, overall_grade
 from ..journey import next_endpoint
-from ..models import DeviceCheck, DeviceOutcome, JourneyState
-from ..scheduling import audit
+from ..models import DeviceCheck, DeviceOutcome
 from . import bp
-from .access import require_participant
 
-BEFORE_CHECK = (JourneyState.INVITED, JourneyState.LINK_OPENED, JourneyState.CONSENTED)
 KNOWN_WARNINGS = {"camera_black", "camera_frozen", "camera_slow", "microphone_clipping",
                   "media_blocked", "uncertain"}
 FIELDS = ("camera", "microphone", "speaker", "download_kbps", "upload_kbps", "rtt_ms",
@@ -97,6 +96,7 @@ def device_check():
     problems = [] if request.method == "GET" else _problems(browser, measured)
 
     if request.method == "POST" and (not problems or request.form.get("confirm") == "1"):
+        journey.record_check(participant, problems)
         db.session.add(DeviceCheck(
             participant=participant, ip_address=request.remote_addr,
             user_agent=(request.headers.get("User-Agent") or "")[:500] or None,
@@ -108,10 +108,6 @@ def device_check():
             rtt_ms=measured.rtt_ms, jitter_ms=measured.jitter_ms, grade=measured.grade,
             warnings=",".join(measured.warnings) or None,
             continued_with_warning=bool(problems)))
-        if participant.journey_state in BEFORE_CHECK:
-            participant.journey_state = JourneyState.CHECKED
-        audit("device_check.done", actor="participant", appointment=participant.appointment,
-              participant=participant, detail=",".join(problems) or "ok")
         db.session.commit()
         return redirect(url_for(next_endpoint(participant)))
 

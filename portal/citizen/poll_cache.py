@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 _PRESENCE_FLUSH = """
 UPDATE participant SET last_seen_at = seen.at
 FROM unnest(%(ids)s::integer[], %(ats)s::timestamp[]) AS seen(id, at)
-WHERE participant.id = seen.id AND participant.journey_state = %(waiting)s
+WHERE participant.id = seen.id AND participant.journey_state IN (%(waiting)s)
   AND (participant.last_seen_at IS NULL OR participant.last_seen_at < seen.at)
 """
 

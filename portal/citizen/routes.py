@@ -4,11 +4,12 @@ import math
 
 from flask import current_app, redirect, render_template, session, url_for
 
+from .. import journey
+from ..access import bind, link_invalid_response, participant_for_token, require_participant
 from ..extensions import db, limiter
 from ..journey import next_endpoint, waiting_room_is_open, waiting_room_opens_at
-from ..models import JourneyState, utcnow
+from ..models import utcnow
 from . import bp
-from .access import bind, link_invalid_response, participant_for_token, require_participant
 
 
 def _link_limit() -> str:
@@ -21,9 +22,8 @@ def personal_link(token: str):
     participant = participant_for_token(token)
     if participant is None:
         return link_invalid_response()
-    if participant.journey_state is JourneyState.INVITED:
-        participant.journey_state = JourneyState.LINK_OPENED
-        participant.link_opened_at = utcnow()
+    if journey.OPEN_LINK.allows(participant):  # the first time only
+        journey.open_link(participant)
         db.session.commit()
     bind(participant)
     session.setdefault("lang", participant.language)

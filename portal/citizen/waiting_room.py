@@ -20,29 +20,15 @@ from flask import current_app, redirect, render_template, request, session, url_
 from sqlalchemy import bindparam, create_engine, event, or_, select, update
 from sqlalchemy.exc import DBAPIError
 
+from .. import journey
+from ..access import SESSION_KEY, may_cancel, may_join_call, require_participant, unbind
 from ..extensions import db
 from ..htmx import client_redirect, is_htmx, no_change, page_or_fragment
-from ..journey import (
-    IN_OR_AFTER_CALL,
-    next_endpoint,
-    waiting_room_is_open,
-    waiting_room_opens_at,
-)
-from ..models import (
-    Appointment,
-    AppointmentStatus,
-    JourneyState,
-    Participant,
-    ParticipantRole,
-    UTCDateTime,
-    utcnow,
-)
-from ..scheduling import NotChangeable, audit, cancel_appointment
+from ..journey import next_endpoint, waiting_room_is_open, waiting_room_opens_at
+from ..models import Appointment, AppointmentStatus, JourneyState, Participant, UTCDateTime, utcnow
+from ..scheduling import NotChangeable, cancel_appointment
 from . import bp
-from .access import SESSION_KEY, require_participant
 from .poll_cache import FLUSH_SECONDS, cache_for
-
-MAY_ENTER = (JourneyState.CHECKED, JourneyState.LEFT, JourneyState.WAITING)
 
 
 def _fingerprint_of(journey_state, is_open, status, waiting_message_at, starts_at,
@@ -98,7 +84,7 @@ _POLL_QUERY = (
 _PRESENCE_UPDATE = (
     update(Participant)
     .where(Participant.id == bindparam("participant_id"),
-           Participant.journey_state == JourneyState.WAITING,
+           journey.in_state(JourneyState.WAITING),
            or_(Participant.last_seen_at.is_(None),
                Participant.last_seen_at < bindparam("stale_before", type_=UTCDateTime)))
     .values(last_seen_at=bindparam("now", type_=UTCDateTime)))
@@ -227,21 +213,20 @@ def waiting_room():
     is_open = waiting_room_is_open(appointment)
     now = utcnow()
 
-    # Coming back after leaving takes a page load; a poll still under way when the
-    # participant left must not put them back into the waiting room.
-    may_enter = MAY_ENTER if not is_htmx() else (JourneyState.CHECKED, JourneyState.WAITING)
-    if is_open and participant.journey_state in may_enter:
-        if participant.journey_state is not JourneyState.WAITING:
-            participant.journey_state = JourneyState.WAITING
-            participant.waiting_since = now
-            audit("waiting_room.entered", actor="participant", appointment=appointment,
-                  participant=participant)
-        if participant.last_seen_at is None or now - participant.last_seen_at > \
-                presence_write_every():
-            participant.last_seen_at = now
-        db.session.commit()
+    if is_open:
+        if participant.journey_state is JourneyState.CHECKED:
+            journey.enter_waiting_room(participant)
+        elif participant.journey_state is JourneyState.LEFT and not is_htmx():
+            # Coming back after leaving takes a page load; a poll still under way when the
+            # participant left must not put them back into the waiting room.
+            journey.return_to_waiting_room(participant)
+        if participant.journey_state is JourneyState.WAITING:
+            if participant.last_seen_at is None or now - participant.last_seen_at > \
+                    presence_write_every():
+                participant.last_seen_at = now
+            db.session.commit()
 
-    admitted = participant.journey_state in IN_OR_AFTER_CALL
+    admitted = may_join_call(participant)
     if admitted and not is_htmx():
         return redirect(url_for("call.participant_call"))
     due = is_open and now >= appointment.starts_at
@@ -256,10 +241,8 @@ def waiting_room():
 @bp.post("/termin/wartebereich/verlassen")
 def leave_waiting_room():
     participant = require_participant()
-    if participant.journey_state is JourneyState.WAITING:
-        participant.journey_state = JourneyState.LEFT
-        audit("waiting_room.left", actor="participant", appointment=participant.appointment,
-              participant=participant)
+    if journey.LEAVE_WAITING_ROOM.allows(participant):  # a second click changes nothing
+        journey.leave_waiting_room(participant)
         db.session.commit()
     return redirect(url_for("citizen.left_waiting_room"))
 
@@ -270,16 +253,11 @@ def left_waiting_room():
     return render_template("citizen/left.html", participant=participant)
 
 
-# Whose appointment it is: interpreters and other helpers cannot cancel it.
-MAY_CANCEL = (ParticipantRole.CITIZEN, ParticipantRole.LEGAL_REPRESENTATIVE)
-
-
 @bp.route("/termin/absagen", methods=["GET", "POST"])
 def cancel_by_participant():
     participant = require_participant()
     appointment = participant.appointment
-    if appointment.status is not AppointmentStatus.SCHEDULED or \
-            participant.role not in MAY_CANCEL:
+    if appointment.status is not AppointmentStatus.SCHEDULED or not may_cancel(participant):
         return redirect(url_for(next_endpoint(participant)))
     if request.method == "POST":
         try:
@@ -287,7 +265,7 @@ def cancel_by_participant():
         except NotChangeable:  # a second click, or the advisor was quicker
             if appointment.status is not AppointmentStatus.CANCELLED:
                 return redirect(url_for(next_endpoint(participant)))
-        session.pop(SESSION_KEY, None)
+        unbind()
         return render_template("citizen/cancelled.html")
     return render_template("citizen/cancel.html", participant=participant,
                            appointment=appointment)

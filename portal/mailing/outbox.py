@@ -3,6 +3,21 @@
 An SMTP failure therefore loses nothing: the row stays pending and is retried with
 exponential back-off (right after the request, then by `flask mail send-pending`).
 Without a configured MAIL_SERVER, messages are written as .eml files to OUTBOX_DIR.
+
+Flask-Mail composes the messages (flask_mail.Message, which reads its defaults from the
+extension set up in create_app) but does not send them. Its transport (Mail.connect(),
+flask_mail.Connection, version 0.10) cannot do what the outbox needs:
+- it sends a Message object, serialising it anew; the outbox sends the bytes it stored in
+  the transaction that caused the mail, to the stored recipient;
+- it opens the connection without a timeout (no MAIL_TIMEOUT): an SMTP server that accepts
+  the connection and then says nothing would hold the request that delivers after its
+  commit, and `mail send-pending`, for ever;
+- its SMTP_SSL and STARTTLS use no SSL context, so smtplib falls back to one that does not
+  verify the server's certificate or name: anyone on the path could read mails that hold
+  personal links;
+- it sends nothing while TESTING (MAIL_SUPPRESS_SEND defaults to it), where the suite
+  talks to a real SMTP server.
+So SmtpTransport below speaks SMTP itself with smtplib, with the same MAIL_* settings.
 """
 
 from __future__ import annotations
@@ -26,8 +41,8 @@ MAX_BACKOFF = timedelta(hours=6)
 CLAIM_FOR = timedelta(minutes=5)  # a crashed sender's claim expires after this
 
 
-def queue(appointment: Appointment, participant: Participant | None, kind: MailKind,
-          msg: Message) -> OutgoingMail:
+def put(appointment: Appointment, participant: Participant | None, kind: MailKind,
+        msg: Message) -> OutgoingMail:
     """Add a message to the outbox in the caller's transaction (nothing is sent here).
 
     Without a participant the mail goes to the message's own recipient (the advisor)."""

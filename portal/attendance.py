@@ -1,0 +1,67 @@
+"""Attendance: how each participant shows on the advisor's queue page (invited, waiting,
+connection lost?, in the call, did not come, ...), from the journey state and presence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from flask import current_app
+from flask_babel import gettext as _
+
+from .journey import NOT_YET_ARRIVED
+from .models import AppointmentStatus, JourneyState, Participant, utcnow
+
+
+def is_connected(participant: Participant, now: datetime | None = None) -> bool:
+    """Polled recently enough to count as present (waiting-room presence)."""
+    if participant.last_seen_at is None:
+        return False
+    timeout = timedelta(seconds=current_app.config["PRESENCE_TIMEOUT_SECONDS"])
+    return (now or utcnow()) - participant.last_seen_at <= timeout
+
+
+@dataclass
+class Attendance:
+    key: str  # stable, for styling and tests (data-state)
+    label: str
+    waiting_minutes: int | None = None
+
+
+def attendance(participant: Participant, now: datetime | None = None) -> Attendance:
+    now = now or utcnow()
+    appt = participant.appointment
+    state = participant.journey_state
+    if appt.status is AppointmentStatus.CANCELLED:
+        return Attendance("cancelled", _("cancelled"))
+    if state is JourneyState.DECLINED:
+        return Attendance("declined", _("declined consent"))
+    if state is JourneyState.WAITING and appt.status is AppointmentStatus.ENDED:
+        # Ended while still waiting: nobody waits any more (their page says it is over).
+        return Attendance("not_admitted", _("not let in"))
+    if state is JourneyState.WAITING:
+        minutes = int((now - participant.waiting_since).total_seconds() // 60) \
+            if participant.waiting_since else 0
+        if not is_connected(participant, now):
+            return Attendance("connection_lost", _("connection lost?"), minutes)
+        return Attendance("waiting", _("waiting"), minutes)
+    if state is JourneyState.ADMITTED:
+        return Attendance("admitted", _("admitted, joining"))
+    if state is JourneyState.IN_CALL:
+        return Attendance("in_call", _("in the call"))
+    if state is JourneyState.LEFT_CALL:
+        return Attendance("left_call", _("left the call"))
+    if state is JourneyState.DONE:
+        return Attendance("done", _("call ended"))
+    if state is JourneyState.LEFT:
+        return Attendance("left", _("left the waiting room"))
+    if state in NOT_YET_ARRIVED and (appt.status is AppointmentStatus.ENDED or
+                                     now > appt.ends_at):
+        return Attendance("no_show", _("did not come"))
+    return {
+        JourneyState.INVITED: Attendance("invited", _("invited")),
+        JourneyState.LINK_OPENED: Attendance("link_opened", _("link opened")),
+        JourneyState.CONSENTED: Attendance("consented", _("consented")),
+        JourneyState.CHECKED: Attendance("checked",
+                                         _("device checked, not in the waiting room")),
+    }[state]
