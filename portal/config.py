@@ -183,9 +183,9 @@ def _check_turn(cfg) -> None:
     if secret is not None and not isinstance(secret, str):
         cfg["TURN_SECRET"] = secret = str(secret)  # a JSON-looking value, e.g. digits only
     ttl = cfg.get("TURN_TTL_SECONDS")
-    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 60:
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 300:
         raise RuntimeError("PORTAL_TURN_TTL_SECONDS must be a whole number of seconds, "
-                           "at least 60.")
+                           "at least 300.")
     cfg["TURN_URLS"] = urls
 
 

@@ -23,6 +23,7 @@
   let after = 0;
   let local = null;
   let stopped = false;
+  let rejoining = false;
 
   const text = (key, name) =>
     root.querySelector(`template[data-text="${key}"]`).innerHTML.trim().replace("{name}", name || "");
@@ -96,7 +97,8 @@
       if (event.candidate) send(key, "candidate", event.candidate.toJSON());
     };
     pc.onconnectionstatechange = () => {
-      if (pc.connectionState === "failed" && initiator) offer(key, entry, true);
+      if (pc.connectionState === "failed" && turnExpired()) rejoin();
+      else if (pc.connectionState === "failed" && initiator) offer(key, entry, true);
       if (pc.connectionState === "failed" || pc.connectionState === "disconnected") say(text("trouble"));
       describeState();
     };
@@ -200,6 +202,7 @@
 
   async function poll() {
     if (stopped) return;
+    const asked = me;
     try {
       const url = `${cfg.signalsUrl}&peer=${encodeURIComponent(me)}&after=${after}`;
       const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
@@ -207,6 +210,8 @@
       if (response.status === 429) { setTimeout(poll, Math.max(pollMs, retryAfter(response))); return; }
       const data = await response.json();
       if (data.ended) { finish(cfg.endedUrl); return; }
+      // Replaced by our own rejoin (see below) while this poll was under way: carry on.
+      if (data.replaced && asked !== me) { setTimeout(poll, pollMs); return; }
       if (data.replaced) { replaced(); return; }
       updatePeers(data.peers);
       for (const signal of data.signals) {
@@ -266,18 +271,38 @@
     join();
   }
 
-  async function join() {
+  // TURN credentials are short-lived: their username starts with the expiry (unix seconds).
+  // A connection that fails once they ran out (or are about to) cannot get a relay with them
+  // again, so join anew, which hands out fresh ones, instead of restarting ICE.
+  function turnExpired() {
+    const soon = Date.now() / 1000 + 60;
+    return iceServers.some((server) => typeof server.username === "string" &&
+      Number(server.username.split(":")[0]) < soon);
+  }
+
+  async function rejoin() {
+    if (rejoining || stopped) return;
+    rejoining = true;
+    peers.forEach((entry) => { entry.pc.close(); entry.tile.remove(); });
+    peers.clear();
+    unconnectedSince.clear();
+    say(text("trouble"));
+    await join(false);
+    rejoining = false;
+  }
+
+  async function join(startPolling = true) {
     let response;
     try {
       response = await post(cfg.joinUrl, {});
     } catch (error) {
       say(text("trouble"));
-      setTimeout(join, 2000);
+      setTimeout(() => join(startPolling), 2000);
       return;
     }
     if (response.status === 429) {  // too many joins (reloads, tabs) just now
       say(text("busy"));
-      setTimeout(join, retryAfter(response));
+      setTimeout(() => join(startPolling), retryAfter(response));
       return;
     }
     if (!response.ok) { finish(cfg.endedUrl); return; }
@@ -288,7 +313,7 @@
     data.peers.forEach((p) => known.set(p.peer, p));
     data.peers.forEach((p) => ensurePeer(p.peer, true));
     describeState();
-    poll();
+    if (startPolling) poll();
   }
 
   // For support tools and tests: what is actually arriving.
@@ -304,6 +329,27 @@
       return frames;
     },
     connectedPeers: () => [...peers.values()].filter((p) => p.pc.connectionState === "connected").length,
+    // Per connection, the candidate pair in use: its local and remote candidate types
+    // ("host", "srflx", "relay") and, for a relay, how this browser reaches the TURN server.
+    async selectedPairs() {
+      const pairs = [];
+      for (const { pc } of peers.values()) {
+        const stats = await pc.getStats();
+        let pairId = null;
+        stats.forEach((s) => { if (s.type === "transport" && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId; });
+        const pair = pairId && stats.get(pairId);
+        if (!pair) { pairs.push(null); continue; }
+        const localCandidate = stats.get(pair.localCandidateId);
+        const remoteCandidate = stats.get(pair.remoteCandidateId);
+        pairs.push({
+          state: pair.state,
+          local: localCandidate.candidateType,
+          remote: remoteCandidate.candidateType,
+          relayProtocol: localCandidate.relayProtocol || null,
+        });
+      }
+      return pairs;
+    },
   };
 
   start();

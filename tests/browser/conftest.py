@@ -5,6 +5,7 @@ Camera and microphone are Chromium's fake devices; nothing leaves the machine.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import threading
 import uuid
@@ -61,29 +62,39 @@ class LiveServer:
             return advisor
 
 
-@pytest.fixture
-def live_server(tmp_path, migrated_sqlite, request):
-    """Extra settings for one test: parametrize `live_server` indirectly with a dict."""
+@contextlib.contextmanager
+def serve_portal(tmp_path, migrated_sqlite, host="127.0.0.1", **settings):
+    """The portal on a copy of the migrated database, served on host:<free port> by a
+    threaded server, with `settings` over the test configuration."""
     db_path = tmp_path / "portal.db"
     shutil.copy(migrated_sqlite, db_path)
     port = free_port()
     config = base_config(tmp_path, f"sqlite:///{db_path}")
-    config.update(BASE_URL=f"http://127.0.0.1:{port}", WAITING_ROOM_POLL_SECONDS=1,
+    config.update(BASE_URL=f"http://{host}:{port}", WAITING_ROOM_POLL_SECONDS=1,
                   QUEUE_POLL_SECONDS=1, CALL_POLL_SECONDS=0.5,
                   # Limits counted in Redis, as in production: the library's in-memory storage
                   # races on its expiry timer under a threaded server (alisaifee/limits#26).
                   RATELIMIT_STORAGE_URI=LIVE_REDIS_URL,
                   RATELIMIT_KEY_PREFIX=f"live-{uuid.uuid4().hex}")
-    config.update(getattr(request, "param", {}))
+    config.update(settings)
     app = create_app(config)
-    server = make_server("127.0.0.1", port, app, threaded=True)
+    server = make_server(host, port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield LiveServer(app, f"http://127.0.0.1:{port}")
-    server.shutdown()
-    thread.join(5)
-    with app.app_context():
-        db.engine.dispose()
+    try:
+        yield LiveServer(app, f"http://{host}:{port}")
+    finally:
+        server.shutdown()
+        thread.join(5)
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture
+def live_server(tmp_path, migrated_sqlite, request):
+    """Extra settings for one test: parametrize `live_server` indirectly with a dict."""
+    with serve_portal(tmp_path, migrated_sqlite, **getattr(request, "param", {})) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,223 @@
+"""TURN for the built-in call, with Debian's coturn and Chromium.
+
+The call test puts the citizen's and the advisor's browsers in two network namespaces that
+reach the host (the portal and the TURN server on a host address of their own) but not each
+other: video flows only through the relay, over UDP or, with UDP dropped, over TCP; without
+TURN the call cannot connect and says so."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from portal.call import turn
+
+from .. import netlab
+from ..conftest import IsolatedClient
+from ..coturn import turnserver
+from ..helpers import csrf_token, login
+from ..journey_helpers import book, to_waiting_room
+from .conftest import BASE_ARGS, CHROMIUM, FAKE_MEDIA, serve_portal
+from .steps import advisor_login, wait_for_video
+
+GATHER = """async (servers) => {
+  const pc = new RTCPeerConnection({iceServers: servers, iceTransportPolicy: "relay"});
+  pc.createDataChannel("probe");
+  const found = [];
+  pc.onicecandidate = (event) => { if (event.candidate) found.push(event.candidate.type); };
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((resolve) => {
+    pc.onicegatheringstatechange = () => { if (pc.iceGatheringState === "complete") resolve(); };
+    setTimeout(resolve, 10000);
+  });
+  pc.close();
+  return found;
+}"""
+
+
+def _portal_ice_servers(app) -> list[dict]:
+    with app.test_request_context():
+        return turn.ice_servers()
+
+
+def test_chromium_gets_a_relay_with_the_portals_credentials_only(
+        tmp_path, migrated_sqlite, chromium, contexts):
+    with turnserver("127.0.0.1", "right-secret") as relay, \
+            serve_portal(tmp_path, migrated_sqlite, TURN_URLS=relay.urls("udp", "tcp"),
+                         TURN_SECRET="right-secret") as server:
+        page = contexts(chromium.new_context()).new_page()
+        page.goto(f"{server.url}/datenschutz")
+        servers = _portal_ice_servers(server.app)
+        assert "relay" in page.evaluate(GATHER, servers)
+
+        server.app.config["TURN_SECRET"] = "wrong-secret"
+        assert page.evaluate(GATHER, _portal_ice_servers(server.app)) == []
+
+
+# ---- the call across two isolated networks ---------------------------------------------
+
+def _wait_for_port(address: str, port: int, process: subprocess.Popen, what: str) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection((address, port), 0.5):
+            return
+        if process.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start")
+        time.sleep(0.2)
+
+
+def _stop(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(5)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@contextlib.contextmanager
+def chromium_inside(link: netlab.ShapedLink, playwright, origin: str):
+    """Chromium running inside the link's namespace, driven over CDP: Chromium listens on the
+    namespace's loopback, socat passes it on from the namespace's address."""
+    profile = tempfile.mkdtemp(prefix="vt-chromium-")
+    started = []
+    try:
+        browser_process = subprocess.Popen(
+            link.command(str(CHROMIUM), "--headless", *BASE_ARGS, *FAKE_MEDIA,
+                         f"--unsafely-treat-insecure-origin-as-secure={origin}",
+                         "--remote-debugging-port=9222", f"--user-data-dir={profile}",
+                         "about:blank"),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        started.append(browser_process)
+        forward = subprocess.Popen(
+            link.command("socat", f"TCP-LISTEN:9223,bind={link.client_address},fork,reuseaddr",
+                         "TCP:127.0.0.1:9222"),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        started.append(forward)
+        endpoint = f"http://{link.client_address}:9223"
+        _wait_for_port(link.client_address, 9223, forward, "socat")
+        deadline = time.monotonic() + 20
+        while True:  # Chromium's DevTools endpoint answers once it is up
+            try:
+                connection = http.client.HTTPConnection(link.client_address, 9223, timeout=2)
+                connection.request("GET", "/json/version")
+                connection.getresponse().read()
+                connection.close()
+                break
+            except OSError:
+                if browser_process.poll() is not None or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+        browser = playwright.chromium.connect_over_cdp(endpoint)
+        try:
+            yield browser
+        finally:
+            browser.close()
+    finally:
+        for process in started:
+            _stop(process)
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def isolated(playwright, tmp_path):
+    """Two namespaces (citizen, advisor) that reach one host address but not each other."""
+    if shutil.which("socat") is None:
+        pytest.fail("socat is missing (apt-get install socat)")
+    reason = netlab.unavailable_reason()
+    if reason:
+        pytest.fail(reason)
+    with netlab.service_address() as address, \
+            netlab.shaped_link(50_000, burst="256k", reach=(address,)) as citizen_link, \
+            netlab.shaped_link(50_000, burst="256k", reach=(address,)) as advisor_link:
+        yield address, citizen_link, advisor_link
+
+
+def _admitted_call(server):
+    """Book an appointment and admit the citizen (through the portal, without a browser)."""
+    server.app.test_client_class = IsolatedClient
+    advisor = server.advisor()
+    email = advisor.email
+    with server.app.app_context():
+        appointment, paths = book(advisor)
+        appointment_id, citizen_id = appointment.id, appointment.citizen.id
+    citizen = server.app.test_client()
+    to_waiting_room(citizen, paths["citizen"])
+    staff = server.app.test_client()
+    login(staff, email)
+    staff.post(f"/beratung/termine/{appointment_id}/einlassen/{citizen_id}",
+               data={"csrf_token": csrf_token(staff, "/beratung/warteschlange")})
+    return appointment_id, server.url + paths["citizen"]
+
+
+def _open_call(server, playwright, citizen_link, advisor_link, stack):
+    appointment_id, personal_link = _admitted_call(server)
+    pages = []
+    for link in (citizen_link, advisor_link):
+        browser = stack.enter_context(chromium_inside(link, playwright, server.url))
+        context = browser.new_context()
+        context.set_default_timeout(20_000)
+        stack.callback(context.close)
+        pages.append(context.new_page())
+    citizen, advisor = pages
+    citizen.goto(personal_link)
+    citizen.wait_for_url("**/termin/anruf")
+    advisor_login(advisor, server.url)
+    advisor.goto(f"{server.url}/beratung/termine/{appointment_id}/anruf")
+    return citizen, advisor
+
+
+def _through_the_relay(*pages, protocol: str) -> None:
+    for page in pages:
+        (pair,) = page.evaluate("window.portalCall.selectedPairs()")
+        assert pair["state"] == "succeeded"
+        assert "relay" in (pair["local"], pair["remote"]), pair
+        if pair["local"] == "relay":
+            assert pair["relayProtocol"] == protocol, pair
+
+
+@pytest.mark.parametrize("udp", ["udp", "tcp only"])
+def test_call_between_two_isolated_networks_goes_through_the_relay(
+        isolated, playwright, tmp_path, migrated_sqlite, udp):
+    address, citizen_link, advisor_link = isolated
+    if udp == "tcp only":
+        citizen_link.drop_udp()
+        advisor_link.drop_udp()
+    with turnserver(address) as relay, \
+            serve_portal(tmp_path, migrated_sqlite, host=address,
+                         TURN_URLS=relay.urls("udp", "tcp"), TURN_SECRET=relay.secret) as server, \
+            contextlib.ExitStack() as stack:
+        citizen, advisor = _open_call(server, playwright, citizen_link, advisor_link, stack)
+        counts = wait_for_video(citizen, advisor, frames=10, timeout=60)
+        assert all(c >= 10 for c in counts)
+        _through_the_relay(citizen, advisor, protocol="udp" if udp == "udp" else "tcp")
+
+        # A reload joins again with fresh credentials and connects through the relay again.
+        citizen.reload()
+        wait_for_video(citizen, advisor, frames=10, timeout=60)
+        _through_the_relay(citizen, advisor, protocol="udp" if udp == "udp" else "tcp")
+
+
+def test_without_turn_the_isolated_call_does_not_connect_and_says_so(
+        isolated, playwright, tmp_path, migrated_sqlite):
+    address, citizen_link, advisor_link = isolated
+    with serve_portal(tmp_path, migrated_sqlite, host=address) as server, \
+            contextlib.ExitStack() as stack:
+        citizen, advisor = _open_call(server, playwright, citizen_link, advisor_link, stack)
+        for page in (citizen, advisor):
+            # Both see each other in the call, yet no media path exists between them.
+            expect(page.locator("[data-call-status]")).to_have_text(
+                "Verbindungsprobleme – wir versuchen es erneut …", timeout=60_000)
+            assert page.evaluate("window.portalCall.connectedPeers()") == 0
+            assert page.evaluate("window.portalCall.inboundVideoFrames()") == 0
