@@ -181,7 +181,11 @@ def _check_turn(cfg) -> None:
         raise RuntimeError("PORTAL_TURN_SECRET is set but PORTAL_TURN_URLS is not: name the "
                            "TURN server, e.g. [\"turn:turn.example.org:3478\"].")
     if secret is not None and not isinstance(secret, str):
-        cfg["TURN_SECRET"] = secret = str(secret)  # a JSON-looking value, e.g. digits only
+        # The environment's value parsed as JSON (digits only, "1e5", "true"): turning it back
+        # into text could change it ("1e5" → 100000.0), and the relay would refuse every caller.
+        raise RuntimeError("PORTAL_TURN_SECRET was read as a number or boolean; use a value "
+                           "with letters, e.g. python3 -c 'import secrets; "
+                           "print(secrets.token_urlsafe(32))'.")
     ttl = cfg.get("TURN_TTL_SECONDS")
     if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 300:
         raise RuntimeError("PORTAL_TURN_TTL_SECONDS must be a whole number of seconds, "

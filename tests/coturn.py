@@ -22,6 +22,7 @@ class TurnServer:
     address: str
     port: int
     secret: str
+    log: object  # the server's log file
 
     def urls(self, *transports: str) -> list[str]:
         return [f"turn:{self.address}:{self.port}?transport={t}" for t in transports or ("udp",)]
@@ -37,7 +38,15 @@ def turnserver(address: str = "127.0.0.1", secret: str = "turn-test-secret"):
                "--realm=videotermin.test", "--fingerprint", "--no-cli", "--no-tls", "--no-dtls",
                f"--min-port={low}", f"--max-port={low + 199}", "--log-file=stdout",
                "--simple-log", "--no-software-attribute"]
-    log = tempfile.TemporaryFile("w+")  # a pipe nobody reads would stall the server
+    with running(command, address, port) as log:
+        yield TurnServer(address, port, secret, log)
+
+
+@contextlib.contextmanager
+def running(command: list[str], address: str, port: int):
+    """Run a turnserver command line until the block ends, once it accepts TCP on
+    address:port; yields its log file (stdout and stderr)."""
+    log = tempfile.NamedTemporaryFile("w+", prefix="turnserver-", suffix=".log")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, text=True)
     try:
         deadline = time.monotonic() + 10
@@ -48,7 +57,7 @@ def turnserver(address: str = "127.0.0.1", secret: str = "turn-test-secret"):
                 log.seek(0)
                 raise RuntimeError(f"turnserver did not start: {log.read()[-2000:]}")
             time.sleep(0.1)
-        yield TurnServer(address, port, secret)
+        yield log
     finally:
         process.terminate()
         try:
