@@ -214,9 +214,9 @@ def waiting_room():
     now = utcnow()
 
     if is_open:
-        if participant.journey_state is JourneyState.CHECKED:
+        if journey.ENTER_WAITING_ROOM.allows(participant):
             journey.enter_waiting_room(participant)
-        elif participant.journey_state is JourneyState.LEFT and not is_htmx():
+        elif not is_htmx() and journey.RETURN_TO_WAITING_ROOM.allows(participant):
             # Coming back after leaving takes a page load; a poll still under way when the
             # participant left must not put them back into the waiting room.
             journey.return_to_waiting_room(participant)
