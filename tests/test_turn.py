@@ -16,7 +16,10 @@ from portal.call.turn import credentials, expiry_of
 from .conftest import base_config
 from .helpers import csrf_token, login
 from .journey_helpers import book, to_waiting_room
-from .test_call_limits import Caller
+from .test_call_limits import (
+    Caller,
+    call,  # noqa: F401 (a fixture, used below)
+)
 
 SECRET = "north-wind-shared-secret"
 TURN = {"TURN_URLS": ["turn:turn.example.org:3478", "turns:turn.example.org:5349?transport=tcp"],
@@ -61,14 +64,9 @@ def config(config, request):
 
 
 @pytest.fixture
-def admitted(app, client, staff, advisor):
-    """An appointment with the citizen admitted (the citizen's browser is `client`)."""
-    appointment, paths = book(advisor)
-    to_waiting_room(client, paths["citizen"])
-    token = csrf_token(staff, "/beratung/warteschlange")
-    staff.post(f"/beratung/termine/{appointment.id}/einlassen/{appointment.citizen.id}",
-               data={"csrf_token": token})
-    return appointment
+def admitted(request):
+    """test_call_limits' `call`: an appointment with the citizen (`client`) admitted."""
+    return request.getfixturevalue("call")
 
 
 def test_admitted_citizen_and_advisor_get_their_own_fresh_credentials(admitted, client, staff):
