@@ -46,6 +46,14 @@ class ShapedLink:
         """A command line that runs `args` inside the namespace (behind the shaped link)."""
         return ["ip", "netns", "exec", self.namespace, *args]
 
+    def cut_off(self, address: str) -> None:
+        """The namespace loses its route to this host address (sends to it fail)."""
+        _run(*self.command("ip", "route", "replace", "blackhole", f"{address}/32"))
+
+    def reconnect(self, address: str) -> None:
+        """The route to this host address (one of `reach`) is back."""
+        _run(*self.command("ip", "route", "replace", f"{address}/32", "via", self.host_address))
+
     def drop_udp(self) -> None:
         """From now on every UDP packet the namespace sends off its loopback is dropped (a
         policy rule sends UDP to a blackhole route): only TCP reaches the host."""

@@ -206,15 +206,18 @@
     try {
       const url = `${cfg.signalsUrl}&peer=${encodeURIComponent(me)}&after=${after}`;
       const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
+      // Asked for the peer we were before joining again (see rejoin), or while joining
+      // again: the answer is stale ("replaced" by ourselves).
+      if (asked !== me || rejoining) { setTimeout(poll, pollMs); return; }
       if (response.status === 404) { finish(cfg.endedUrl); return; }
       if (response.status === 429) { setTimeout(poll, Math.max(pollMs, retryAfter(response))); return; }
       const data = await response.json();
       if (data.ended) { finish(cfg.endedUrl); return; }
-      // Replaced by our own rejoin (see below) while this poll was under way: carry on.
-      if (data.replaced && asked !== me) { setTimeout(poll, pollMs); return; }
+      if (asked !== me || rejoining) { setTimeout(poll, pollMs); return; }
       if (data.replaced) { replaced(); return; }
       updatePeers(data.peers);
       for (const signal of data.signals) {
+        if (asked !== me) break;
         after = Math.max(after, signal.id);
         await handle(signal);
       }
@@ -286,9 +289,9 @@
     peers.forEach((entry) => { entry.pc.close(); entry.tile.remove(); });
     peers.clear();
     unconnectedSince.clear();
+    after = 0; // a new peer has a mailbox of its own (the old one's signals are deleted)
     say(text("trouble"));
-    await join(false);
-    rejoining = false;
+    await join(false); // sets rejoining back once joined (it retries on its own)
   }
 
   async function join(startPolling = true) {
@@ -308,6 +311,7 @@
     if (!response.ok) { finish(cfg.endedUrl); return; }
     const data = await response.json();
     me = data.peer;
+    rejoining = false;
     iceServers = data.ice_servers || [];
     pollMs = data.poll_ms || 1000;
     data.peers.forEach((p) => known.set(p.peer, p));

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from dataclasses import dataclass
 
 import pytest
 from playwright.sync_api import expect
@@ -130,18 +131,27 @@ def chromium_inside(link: netlab.ShapedLink, playwright, origin: str):
         shutil.rmtree(profile, ignore_errors=True)
 
 
+@dataclass
+class Isolated:
+    portal: str  # host address of the portal
+    relay: str  # host address of the TURN server
+    citizen: netlab.ShapedLink
+    advisor: netlab.ShapedLink
+
+
 @pytest.fixture
 def isolated(playwright, tmp_path):
-    """Two namespaces (citizen, advisor) that reach one host address but not each other."""
+    """Two namespaces (citizen, advisor) that reach the portal's and the relay's host
+    addresses but not each other."""
     if shutil.which("socat") is None:
         pytest.fail("socat is missing (apt-get install socat)")
     reason = netlab.unavailable_reason()
     if reason:
         pytest.fail(reason)
-    with netlab.service_address() as address, \
-            netlab.shaped_link(50_000, burst="256k", reach=(address,)) as citizen_link, \
-            netlab.shaped_link(50_000, burst="256k", reach=(address,)) as advisor_link:
-        yield address, citizen_link, advisor_link
+    with netlab.service_address() as portal, netlab.service_address() as relay, \
+            netlab.shaped_link(50_000, burst="256k", reach=(portal, relay)) as citizen_link, \
+            netlab.shaped_link(50_000, burst="256k", reach=(portal, relay)) as advisor_link:
+        yield Isolated(portal, relay, citizen_link, advisor_link)
 
 
 def _admitted_call(server):
@@ -161,10 +171,10 @@ def _admitted_call(server):
     return appointment_id, server.url + paths["citizen"]
 
 
-def _open_call(server, playwright, citizen_link, advisor_link, stack):
+def _open_call(server, playwright, isolated, stack):
     appointment_id, personal_link = _admitted_call(server)
     pages = []
-    for link in (citizen_link, advisor_link):
+    for link in (isolated.citizen, isolated.advisor):
         browser = stack.enter_context(chromium_inside(link, playwright, server.url))
         context = browser.new_context()
         context.set_default_timeout(20_000)
@@ -190,15 +200,14 @@ def _through_the_relay(*pages, protocol: str) -> None:
 @pytest.mark.parametrize("udp", ["udp", "tcp only"])
 def test_call_between_two_isolated_networks_goes_through_the_relay(
         isolated, playwright, tmp_path, migrated_sqlite, udp):
-    address, citizen_link, advisor_link = isolated
     if udp == "tcp only":
-        citizen_link.drop_udp()
-        advisor_link.drop_udp()
-    with turnserver(address) as relay, \
-            serve_portal(tmp_path, migrated_sqlite, host=address,
+        isolated.citizen.drop_udp()
+        isolated.advisor.drop_udp()
+    with turnserver(isolated.relay) as relay, \
+            serve_portal(tmp_path, migrated_sqlite, host=isolated.portal,
                          TURN_URLS=relay.urls("udp", "tcp"), TURN_SECRET=relay.secret) as server, \
             contextlib.ExitStack() as stack:
-        citizen, advisor = _open_call(server, playwright, citizen_link, advisor_link, stack)
+        citizen, advisor = _open_call(server, playwright, isolated, stack)
         counts = wait_for_video(citizen, advisor, frames=10, timeout=60)
         assert all(c >= 10 for c in counts)
         _through_the_relay(citizen, advisor, protocol="udp" if udp == "udp" else "tcp")
@@ -211,13 +220,47 @@ def test_call_between_two_isolated_networks_goes_through_the_relay(
 
 def test_without_turn_the_isolated_call_does_not_connect_and_says_so(
         isolated, playwright, tmp_path, migrated_sqlite):
-    address, citizen_link, advisor_link = isolated
-    with serve_portal(tmp_path, migrated_sqlite, host=address) as server, \
+    with serve_portal(tmp_path, migrated_sqlite, host=isolated.portal) as server, \
             contextlib.ExitStack() as stack:
-        citizen, advisor = _open_call(server, playwright, citizen_link, advisor_link, stack)
+        citizen, advisor = _open_call(server, playwright, isolated, stack)
         for page in (citizen, advisor):
             # Both see each other in the call, yet no media path exists between them.
             expect(page.locator("[data-call-status]")).to_have_text(
                 "Verbindungsprobleme – wir versuchen es erneut …", timeout=60_000)
             assert page.evaluate("window.portalCall.connectedPeers()") == 0
             assert page.evaluate("window.portalCall.inboundVideoFrames()") == 0
+
+
+def test_a_call_that_fails_after_its_credentials_expired_joins_again_for_fresh_ones(
+        isolated, playwright, tmp_path, migrated_sqlite):
+    with turnserver(isolated.relay) as relay, \
+            serve_portal(tmp_path, migrated_sqlite, host=isolated.portal, TURN_TTL_SECONDS=600,
+                         TURN_URLS=relay.urls("udp", "tcp"), TURN_SECRET=relay.secret) as server, \
+            contextlib.ExitStack() as stack:
+        citizen, advisor = _open_call(server, playwright, isolated, stack)
+        wait_for_video(citizen, advisor, frames=10, timeout=60)
+        _through_the_relay(citizen, advisor, protocol="udp")
+
+        # In the citizen's browser the credentials have run out; then the relay is lost.
+        # The failed connection is not restarted with the old credentials: the citizen joins
+        # again (the relay is back by then) and connects with the fresh ones it receives.
+        joins = []
+
+        def join_once_the_relay_is_back(route):
+            for link in (isolated.citizen, isolated.advisor):
+                link.reconnect(isolated.relay)
+            route.continue_()
+
+        citizen.route("**/beitreten*", join_once_the_relay_is_back)
+        citizen.on("response", lambda r: "/beitreten" in r.url and joins.append(r.json()))
+        citizen.clock.set_system_time(time.time() + 601)
+        for link in (isolated.citizen, isolated.advisor):
+            link.cut_off(isolated.relay)
+        deadline = time.monotonic() + 90
+        while not joins and time.monotonic() < deadline:
+            citizen.wait_for_timeout(500)
+        assert joins, "the citizen did not join again"
+        (fresh,) = [s for s in joins[0]["ice_servers"] if "username" in s]
+        assert int(fresh["username"].split(":")[0]) > time.time() + 500
+        wait_for_video(citizen, advisor, frames=10, timeout=60)
+        _through_the_relay(citizen, advisor, protocol="udp")
