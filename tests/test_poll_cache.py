@@ -44,6 +44,13 @@ def sql(url: str, statement: str, *params) -> None:
         conn.execute(statement, params)
 
 
+def listener_pids(url: str) -> list[int]:
+    with psycopg.connect(libpq(url), autocommit=True) as conn:
+        return [pid for (pid,) in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = 'videotermin poll cache' "
+            "AND datname = current_database()")]
+
+
 @pytest.fixture
 def database_url(tmp_path):
     """A fresh, migrated PostgreSQL database of this test's own."""
@@ -117,13 +124,16 @@ def test_a_broken_listener_serves_nothing_stale(pg, waiting):
     appointment, client, _, version = waiting
     assert poll(client, version).status_code == 204
     cache = poll_cache()
+    old = listener_pids(url)
+    assert len(old) == 1
     # The listener's connection is cut (a PostgreSQL restart, a network hiccup); a change
     # comes before it listens again, so no notice about it ever reaches this worker.
     sql(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
              "WHERE application_name = 'videotermin poll cache' AND datname = current_database()")
     sql(url, "UPDATE appointment SET waiting_message = 'Bitte noch kurz warten.', "
              "waiting_message_at = now() AT TIME ZONE 'UTC' WHERE id = %s", appointment.id)
-    eventually(lambda: cache.listening)
+    # Listening again on a new connection (the same thread noticed the loss first).
+    eventually(lambda: cache.listening and listener_pids(url) not in ([], old))
     assert poll(client, version).status_code == 200
 
 

@@ -130,8 +130,13 @@ class PollCache:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
+                # A connection that dies silently (a network cut without a reset) would keep
+                # "listening" while no notice arrives: keepalives, a heartbeat every
+                # FLUSH_SECONDS and a TCP user timeout find it within seconds.
                 with psycopg.connect(self._conninfo, autocommit=True,
                                      connect_timeout=self._connect_timeout,
+                                     keepalives=1, keepalives_idle=5, keepalives_interval=2,
+                                     keepalives_count=2, tcp_user_timeout=5000,
                                      application_name="videotermin poll cache") as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._drop_all(listening=True)  # what was missed meanwhile is gone
@@ -161,6 +166,7 @@ class PollCache:
         with self._lock:
             pending, self._presence = self._presence, {}
         if not pending:
+            conn.execute("SELECT 1")  # the heartbeat: fails on a dead connection
             return
         try:
             conn.execute(_PRESENCE_FLUSH, {
