@@ -13,14 +13,6 @@ from .journey import NOT_YET_ARRIVED
 from .models import AppointmentStatus, JourneyState, Participant, utcnow
 
 
-def is_connected(participant: Participant, now: datetime | None = None) -> bool:
-    """Polled recently enough to count as present (waiting-room presence)."""
-    if participant.last_seen_at is None:
-        return False
-    timeout = timedelta(seconds=current_app.config["PRESENCE_TIMEOUT_SECONDS"])
-    return (now or utcnow()) - participant.last_seen_at <= timeout
-
-
 @dataclass
 class Attendance:
     key: str  # stable, for styling and tests (data-state)
@@ -29,20 +21,27 @@ class Attendance:
 
 
 def attendance(participant: Participant, now: datetime | None = None) -> Attendance:
-    now = now or utcnow()
     appt = participant.appointment
-    state = participant.journey_state
-    if appt.status is AppointmentStatus.CANCELLED:
+    return attendance_of(participant.journey_state, appt.status, participant.waiting_since,
+                         participant.last_seen_at, appt.ends_at, now or utcnow())
+
+
+def attendance_of(state: JourneyState, status: AppointmentStatus,
+                  waiting_since: datetime | None, last_seen_at: datetime | None,
+                  ends_at: datetime, now: datetime) -> Attendance:
+    """The rules, from the plain values: the queue's fingerprint uses them on its rows."""
+    if status is AppointmentStatus.CANCELLED:
         return Attendance("cancelled", _("cancelled"))
     if state is JourneyState.DECLINED:
         return Attendance("declined", _("declined consent"))
-    if state is JourneyState.WAITING and appt.status is AppointmentStatus.ENDED:
+    if state is JourneyState.WAITING and status is AppointmentStatus.ENDED:
         # Ended while still waiting: nobody waits any more (their page says it is over).
         return Attendance("not_admitted", _("not let in"))
     if state is JourneyState.WAITING:
-        minutes = int((now - participant.waiting_since).total_seconds() // 60) \
-            if participant.waiting_since else 0
-        if not is_connected(participant, now):
+        minutes = int((now - waiting_since).total_seconds() // 60) if waiting_since else 0
+        # Polled recently enough to count as present (waiting-room presence).
+        timeout = timedelta(seconds=current_app.config["PRESENCE_TIMEOUT_SECONDS"])
+        if last_seen_at is None or now - last_seen_at > timeout:
             return Attendance("connection_lost", _("connection lost?"), minutes)
         return Attendance("waiting", _("waiting"), minutes)
     if state is JourneyState.ADMITTED:
@@ -55,8 +54,7 @@ def attendance(participant: Participant, now: datetime | None = None) -> Attenda
         return Attendance("done", _("call ended"))
     if state is JourneyState.LEFT:
         return Attendance("left", _("left the waiting room"))
-    if state in NOT_YET_ARRIVED and (appt.status is AppointmentStatus.ENDED or
-                                     now > appt.ends_at):
+    if state in NOT_YET_ARRIVED and (status is AppointmentStatus.ENDED or now > ends_at):
         return Attendance("no_show", _("did not come"))
     return {
         JourneyState.INVITED: Attendance("invited", _("invited")),

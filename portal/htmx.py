@@ -22,11 +22,6 @@ def no_change() -> Response:
     return vary(make_response("", 204))
 
 
-def shows(version: str | None) -> bool:
-    """An htmx poll whose fragment already shows this version of the data."""
-    return version is not None and is_htmx() and request.args.get("v") == version
-
-
 def page_or_fragment(page: str, fragment: str,
                      context: Mapping | Callable[[], Mapping],
                      version: str | None = None) -> Response:
@@ -34,7 +29,7 @@ def page_or_fragment(page: str, fragment: str,
     `version` (a fingerprint of the data, compared before rendering), the fragment for htmx,
     else the whole page (which includes the fragment's template). `context` may be a function,
     so a 204 loads nothing."""
-    if shows(version):
+    if version is not None and is_htmx() and request.args.get("v") == version:
         return no_change()
     values = context() if callable(context) else context
     return vary(make_response(render_template(fragment if is_htmx() else page, **values)))

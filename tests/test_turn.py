@@ -11,7 +11,7 @@ import time
 import pytest
 
 from portal import create_app
-from portal.call.turn import credentials, expiry_of
+from portal.call.turn import credentials
 
 from .conftest import base_config
 from .helpers import csrf_token, login
@@ -24,6 +24,11 @@ from .test_call_limits import (
 SECRET = "north-wind-shared-secret"
 TURN = {"TURN_URLS": ["turn:turn.example.org:3478", "turns:turn.example.org:5349?transport=tcp"],
         "TURN_SECRET": SECRET, "ICE_SERVERS": [{"urls": "stun:stun.example.org:3478"}]}
+
+
+def expiry_of(username: str) -> int:
+    """The unix time after which the TURN server refuses these credentials."""
+    return int(username.split(":", 1)[0])
 
 
 def valid_for_coturn(entry: dict, secret: str = SECRET) -> bool:

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from .. import admission
 from ..access import own_appointment, visible_appointments
-from ..attendance import attendance
+from ..attendance import attendance, attendance_of
 from ..extensions import db
 from ..htmx import is_htmx, page_or_fragment
 from ..models import (
@@ -26,7 +26,6 @@ from ..models import (
     Appointment,
     AppointmentStatus,
     DeviceCheck,
-    JourneyState,
     Participant,
     utcnow,
 )
@@ -76,13 +75,13 @@ def queue_fingerprint(show_all: bool, now: datetime | None = None) -> str:
 
     Per appointment: which ones are listed, time, status, message, the advisor (for the
     admin's view), whether it is over. Per participant: name, role, journey state, waiting
-    since and for how many minutes, connected or not, identity check, the latest device
-    check (a check is never changed after it is stored, so its id stands for its content).
+    since, how they show (attendance_of: the same rules as the page, so minutes waiting and
+    "connection lost?" count), identity check, the latest device check (a check is never
+    changed after it is stored, so its id stands for its content).
     The language, because labels are translated. CSRF tokens are not data and are left out.
     """
     now = now or utcnow()
     window = _Window(now)
-    timeout = timedelta(seconds=current_app.config["PRESENCE_TIMEOUT_SECONDS"])
     latest_check = (select(func.max(DeviceCheck.id))
                     .where(DeviceCheck.participant_id == Participant.id)
                     .correlate(Participant).scalar_subquery())
@@ -102,13 +101,12 @@ def queue_fingerprint(show_all: bool, now: datetime | None = None) -> str:
          waiting_since, last_seen_at, identity_at, check_id) in db.session.execute(query):
         if not window.shows(starts_at, duration):
             continue
-        over = now > starts_at + timedelta(minutes=duration)
-        row: tuple = (appt_id, starts_at, duration, status, message, advisor, over, p_id, name,
-                      role, state, identity_at, check_id)
-        if state is JourneyState.WAITING:
-            minutes = int((now - waiting_since).total_seconds() // 60) if waiting_since else 0
-            connected = last_seen_at is not None and now - last_seen_at <= timeout
-            row += (waiting_since, minutes, connected)
+        ends_at = starts_at + timedelta(minutes=duration)
+        row: tuple = (appt_id, starts_at, duration, status, message, advisor, now > ends_at,
+                      p_id, name, role, state, identity_at, check_id, waiting_since)
+        if state is not None:  # an appointment without participants has one row of None
+            shown = attendance_of(state, status, waiting_since, last_seen_at, ends_at, now)
+            row += (shown.key, shown.waiting_minutes)
         digest.update(repr(row).encode())
     return digest.hexdigest()[:16]
 

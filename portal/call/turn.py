@@ -28,11 +28,6 @@ def credentials(secret: str, ttl_seconds: int, *, now: float | None = None,
     return username, base64.b64encode(digest).decode("ascii")
 
 
-def expiry_of(username: str) -> int:
-    """The unix time after which the TURN server refuses these credentials."""
-    return int(username.split(":", 1)[0])
-
-
 def ice_servers() -> list[dict]:
     """The configured ICE servers (STUN and any fixed ones) and, when a TURN relay is
     configured, an entry with fresh credentials for this caller."""

@@ -37,7 +37,8 @@ MAX_ROWS = 20_000
 
 log = logging.getLogger(__name__)
 
-# Presence is written only while the participant still waits, and never backwards.
+# Presence is written only while the participant still waits, and never backwards. (IN rather
+# than "=": a search for assignments to journey_state then finds only portal/journey.py.)
 _PRESENCE_FLUSH = """
 UPDATE participant SET last_seen_at = seen.at
 FROM unnest(%(ids)s::integer[], %(ats)s::timestamp[]) AS seen(id, at)

@@ -187,9 +187,11 @@ def _unchanged_poll_on(bound: dict, version: str):
                        row.starts_at, now >= row.starts_at) != version:
         return None
     write_every = presence_write_every()
-    if cache is not None and cache.listening:
+    # (A kept row's time is the one read; this worker's own writes are limited in seen().)
+    due = row.last_seen_at is None or now - row.last_seen_at > write_every
+    if due and cache is not None and cache.listening:
         cache.seen(bound["id"], now, write_every)  # written in this worker's next batch
-    elif row.last_seen_at is None or now - row.last_seen_at > write_every:
+    elif due:
         # Conditional: of several workers answering polls of one participant at the same
         # moment, one writes; and never for someone who has just been admitted or left.
         with poll_engine().connect() as conn:
