@@ -115,6 +115,9 @@ class Advisor(UserMixin, db.Model):
     # Carried in every session (see get_id); raised on logout, password change and
     # deactivation, which ends every session signed with the old value on every instance.
     session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
+    # A personal meeting room elsewhere (Teams, Webex, Zoom) for the `link` provider; https
+    # only (portal.providers.link.check_personal_room_url).
+    personal_room_url: Mapped[str | None] = mapped_column(String(500))
     # The TOTP secret must be readable to verify codes, so it is stored as is: database
     # backups must be protected like the database itself (docs/privacy-and-security.md).
     totp_secret: Mapped[str | None] = mapped_column(String(64))
@@ -183,10 +186,15 @@ class Appointment(db.Model):
     waiting_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The conferencing provider's meeting reference, once prepared.
     provider_ref: Mapped[str | None] = mapped_column(String(200))
+    # The provider the advisor chose for this appointment; None: PORTAL_PROVIDER at the time
+    # the meeting is prepared (from then on the meeting's own provider counts).
+    provider: Mapped[str | None] = mapped_column(String(32))
 
     advisor: Mapped[Advisor] = relationship(back_populates="appointments")
     participants: Mapped[list[Participant]] = relationship(
         back_populates="appointment", order_by="Participant.id", cascade="all, delete-orphan")
+    provider_meeting: Mapped[ProviderMeeting | None] = relationship(
+        back_populates="appointment", cascade="all, delete-orphan", passive_deletes=True)
 
     @property
     def ends_at(self) -> datetime:
@@ -195,6 +203,36 @@ class Appointment(db.Model):
     @property
     def citizen(self) -> Participant | None:
         return next((p for p in self.participants if p.role == ParticipantRole.CITIZEN), None)
+
+
+class ProviderMeeting(db.Model):
+    """The meeting at a conferencing provider for one appointment (portal/providers).
+
+    Nothing personal: the key is random (never the appointment's id or uid); display names are
+    sent to the provider but not kept here. The Webex links are bearer secrets: cleared when
+    the meeting ends."""
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    appointment_id: Mapped[int] = mapped_column(
+        ForeignKey("appointment.id", ondelete="CASCADE"), unique=True)
+    # Fixed once prepared: "jitsi", "bigbluebutton", "webex", "link" or "builtin".
+    provider: Mapped[str] = mapped_column(String(32))
+    # BigBlueButton meetingID, Jitsi room name, Webex jwt.sub: 160 random bits, hex.
+    meeting_key: Mapped[str] = mapped_column(String(64), unique=True)
+    # BigBlueButton's createTime (ms), sent with every join so an old URL fits no later meeting.
+    create_time: Mapped[int | None] = mapped_column(types.BigInteger)
+    # Webex Instant Connect: the host's cipher, the guests' ciphers as JSON {participant id:
+    # cipher}, and when they stop working.
+    host_secret: Mapped[str | None] = mapped_column(Text)
+    guest_secrets: Mapped[str | None] = mapped_column(Text)
+    secrets_expire_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    prepared_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last failure (a ProviderError reason) and when, for the advisor's queue.
+    last_failure: Mapped[str | None] = mapped_column(String(32))
+    last_failure_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    appointment: Mapped[Appointment] = relationship(back_populates="provider_meeting")
 
 
 class Participant(db.Model):
