@@ -47,12 +47,39 @@ class Defaults:
     # No poll for this long: "connection lost?" on the advisor's queue page.
     PRESENCE_TIMEOUT_SECONDS = 15
     QUEUE_POLL_SECONDS = 5
-    # PostgreSQL: each worker keeps what unchanged waiting-room polls compare, told of changes
-    # by the database (LISTEN/NOTIFY), so such a poll reads nothing (portal/citizen/poll_cache.py).
-    WAITING_ROOM_POLL_CACHE = True
+    # PostgreSQL: each worker keeps what unchanged waiting-room and queue polls compare, told of
+    # changes by the database (LISTEN/NOTIFY), so such a poll reads nothing (portal/poll_cache.py).
+    POLL_CACHE = True
 
-    # Conferencing provider for the hand-off: "builtin" (peer-to-peer WebRTC served here).
+    # Conferencing provider for the hand-off (docs/providers.md): the default one, and those an
+    # advisor may choose per appointment (empty: only the default). Each listed one must be
+    # fully configured below, or start-up stops.
     PROVIDER = "builtin"
+    PROVIDERS: list = []
+    # Calls to a provider: seconds per network step, and an extra CA bundle (PEM) trusted
+    # besides the system's, for providers behind an agency's own CA.
+    PROVIDER_TIMEOUT_SECONDS = 5
+    PROVIDER_CA_FILE: str | None = None
+    # Jitsi Meet with token authentication: HS256 with the app secret, or RS256 with a
+    # private key and its kid (8x8 JaaS). Issuer defaults to the app id, subject to the host.
+    JITSI_URL: str | None = None
+    JITSI_APP_ID: str | None = None
+    JITSI_APP_SECRET: str | None = None
+    JITSI_PRIVATE_KEY_FILE: str | None = None
+    JITSI_KID: str | None = None
+    JITSI_AUDIENCE = "jitsi"
+    JITSI_ISSUER: str | None = None
+    JITSI_SUBJECT: str | None = None
+    # BigBlueButton: the API base (…/bigbluebutton/api/), the shared secret, the checksum.
+    BBB_URL: str | None = None
+    BBB_SECRET: str | None = None
+    BBB_CHECKSUM = "sha256"
+    # Webex Instant Connect: a bot or service-app token; the service's addresses (tests
+    # point them at a fake).
+    WEBEX_TOKEN: str | None = None
+    WEBEX_VERTICAL_TYPE = "gen"
+    WEBEX_BROKER_URL = "https://mtg-broker-a.wbx2.com/api/v2/joseencrypt"
+    WEBEX_INSTANT_URL = "https://instant.webex.com"
     # ICE servers for the built-in call, as a JSON list in RTCPeerConnection's format, e.g.
     # [{"urls": "stun:stun.example.org:3478"}, {"urls": "turn:turn.example.org", "username":
     # "u", "credential": "p"}]. Empty: host candidates only (one machine or a LAN).
@@ -193,6 +220,128 @@ def _check_turn(cfg) -> None:
     cfg["TURN_URLS"] = urls
 
 
+PROVIDER_NAMES = ("builtin", "jitsi", "bigbluebutton", "webex", "link")
+BBB_CHECKSUMS = ("sha1", "sha256", "sha384", "sha512")
+WEBEX_VERTICALS = ("gen", "hc")
+
+
+def _names(value, key: str) -> list[str]:
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        value = [name.strip() for name in value.split(",") if name.strip()]
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise RuntimeError(f"PORTAL_{key} must be a comma-separated list of provider names "
+                           f"({', '.join(PROVIDER_NAMES)}).")
+    unknown = [name for name in value if name not in PROVIDER_NAMES]
+    if unknown:
+        raise RuntimeError(f"PORTAL_{key}: unknown provider {unknown[0]!r}; known: "
+                           f"{', '.join(PROVIDER_NAMES)}.")
+    return list(dict.fromkeys(value))
+
+
+def _text(cfg, key: str, needed_by: str) -> str:
+    value = cfg.get(key)
+    if value is None or value == "":
+        raise RuntimeError(f"PORTAL_{key} is not set; the provider {needed_by!r} needs it "
+                           "(see docs/providers.md).")
+    if not isinstance(value, str):
+        # Parsed from the environment as JSON: turning it back into text could change it.
+        raise RuntimeError(f"PORTAL_{key} was read as a number or boolean; use a value with "
+                           "letters (or quote it).")
+    return value
+
+
+def _https(cfg, key: str, needed_by: str) -> str:
+    from urllib.parse import urlsplit
+
+    url = _text(cfg, key, needed_by)
+    parts = urlsplit(url)
+    if parts.scheme != "https" or not parts.hostname or parts.query or parts.fragment:
+        raise RuntimeError(f"PORTAL_{key} must be an https:// URL without query or fragment, "
+                           f"e.g. https://meet.agency.example (got {url!r}).")
+    return url
+
+
+def _readable(cfg, key: str) -> str:
+    path = cfg.get(key)
+    if not isinstance(path, str) or not os.path.isfile(path) or not os.access(path, os.R_OK):
+        raise RuntimeError(f"PORTAL_{key}: {path!r} is not a readable file.")
+    return path
+
+
+def _check_providers(cfg) -> None:
+    """The default provider and those advisors may choose, each fully configured; anything
+    else stops start-up (a hand-off that fails only when a citizen is admitted is worse)."""
+    default = cfg.get("PROVIDER")
+    if not isinstance(default, str) or default not in PROVIDER_NAMES:
+        raise RuntimeError(f"PORTAL_PROVIDER: unknown provider {default!r}; known: "
+                           f"{', '.join(PROVIDER_NAMES)}.")
+    chosen = _names(cfg.get("PROVIDERS"), "PROVIDERS") or [default]
+    if default not in chosen:
+        raise RuntimeError(f"PORTAL_PROVIDERS must include the default PORTAL_PROVIDER "
+                           f"{default!r}.")
+    cfg["PROVIDERS"] = chosen
+    timeout = cfg.get("PROVIDER_TIMEOUT_SECONDS")
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or \
+            not 0 < timeout <= 60:
+        raise RuntimeError("PORTAL_PROVIDER_TIMEOUT_SECONDS must be a number of seconds "
+                           "above 0 and at most 60.")
+    if cfg.get("PROVIDER_CA_FILE"):
+        import ssl
+
+        path = _readable(cfg, "PROVIDER_CA_FILE")
+        try:
+            ssl.create_default_context(cafile=path)
+        except (ssl.SSLError, ValueError) as error:
+            raise RuntimeError(f"PORTAL_PROVIDER_CA_FILE: {path!r} holds no PEM "
+                               f"certificates ({error}).") from None
+    if "jitsi" in chosen:
+        _https(cfg, "JITSI_URL", "jitsi")
+        _text(cfg, "JITSI_APP_ID", "jitsi")
+        _text(cfg, "JITSI_AUDIENCE", "jitsi")
+        for key in ("JITSI_ISSUER", "JITSI_SUBJECT"):
+            if cfg.get(key) is not None and not isinstance(cfg[key], str):
+                raise RuntimeError(f"PORTAL_{key} was read as a number or boolean; quote it.")
+        if cfg.get("JITSI_PRIVATE_KEY_FILE"):
+            path = _readable(cfg, "JITSI_PRIVATE_KEY_FILE")
+            _text(cfg, "JITSI_KID", "jitsi (RS256 with PORTAL_JITSI_PRIVATE_KEY_FILE)")
+            from cryptography.hazmat.primitives.asymmetric import rsa
+            from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+            try:
+                with open(path, "rb") as file:
+                    key = load_pem_private_key(file.read(), password=None)
+            except (ValueError, TypeError) as error:
+                raise RuntimeError(f"PORTAL_JITSI_PRIVATE_KEY_FILE: {path!r} is not an "
+                                   f"unencrypted PEM private key ({error}).") from None
+            if not isinstance(key, rsa.RSAPrivateKey):
+                raise RuntimeError("PORTAL_JITSI_PRIVATE_KEY_FILE must hold an RSA key (RS256).")
+        else:
+            _text(cfg, "JITSI_APP_SECRET", "jitsi (HS256; or set "
+                  "PORTAL_JITSI_PRIVATE_KEY_FILE and PORTAL_JITSI_KID for RS256)")
+    if "bigbluebutton" in chosen:
+        url = _https(cfg, "BBB_URL", "bigbluebutton").rstrip("/")
+        if not url.endswith("/api"):
+            raise RuntimeError("PORTAL_BBB_URL must be the API base ending in /api/, e.g. "
+                               "https://bbb.agency.example/bigbluebutton/api/.")
+        cfg["BBB_URL"] = url + "/"
+        _text(cfg, "BBB_SECRET", "bigbluebutton")
+        if cfg.get("BBB_CHECKSUM") not in BBB_CHECKSUMS:
+            raise RuntimeError(f"PORTAL_BBB_CHECKSUM must be one of {', '.join(BBB_CHECKSUMS)} "
+                               f"(got {cfg.get('BBB_CHECKSUM')!r}); sha1 only for servers "
+                               "before 2.5.")
+    if "webex" in chosen:
+        _text(cfg, "WEBEX_TOKEN", "webex")
+        if cfg.get("WEBEX_VERTICAL_TYPE") not in WEBEX_VERTICALS:
+            raise RuntimeError(f"PORTAL_WEBEX_VERTICAL_TYPE must be gen or hc (got "
+                               f"{cfg.get('WEBEX_VERTICAL_TYPE')!r}).")
+        _https(cfg, "WEBEX_BROKER_URL", "webex")
+        cfg["WEBEX_INSTANT_URL"] = _https(cfg, "WEBEX_INSTANT_URL", "webex").rstrip("/")
+    if "jitsi" in chosen:
+        cfg["JITSI_URL"] = cfg["JITSI_URL"].rstrip("/")
+
+
 def finish(app) -> None:
     """Fill settings that depend on others and refuse unsafe production settings."""
     cfg = app.config
@@ -231,6 +380,7 @@ def finish(app) -> None:
         cfg["REQUIRE_2FA"] = not (app.debug or app.testing)
     cfg["BASE_URL"] = str(cfg["BASE_URL"]).rstrip("/")
     _check_turn(cfg)
+    _check_providers(cfg)
     if not cfg.get("SECRET_KEY"):
         if app.debug or app.testing:
             cfg["SECRET_KEY"] = os.urandom(32).hex()

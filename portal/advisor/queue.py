@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 
 from .. import admission
 from ..access import own_appointment, visible_appointments
-from ..attendance import attendance, attendance_of
+from ..attendance import attendance, attendance_of, presence_timeout
 from ..extensions import db
 from ..htmx import is_htmx, page_or_fragment
 from ..models import (
@@ -97,6 +97,7 @@ def queue_fingerprint(show_all: bool, now: datetime | None = None) -> str:
     if not (current_user.is_admin and show_all):
         query = query.where(Appointment.advisor_id == current_user.id)
     digest = hashlib.sha256(f"{get_locale()}|{show_all}".encode())
+    timeout = presence_timeout()
     for (appt_id, starts_at, duration, status, message, advisor, p_id, name, role, state,
          waiting_since, last_seen_at, identity_at, check_id) in db.session.execute(query):
         if not window.shows(starts_at, duration):
@@ -105,7 +106,8 @@ def queue_fingerprint(show_all: bool, now: datetime | None = None) -> str:
         row: tuple = (appt_id, starts_at, duration, status, message, advisor, now > ends_at,
                       p_id, name, role, state, identity_at, check_id, waiting_since)
         if state is not None:  # an appointment without participants has one row of None
-            shown = attendance_of(state, status, waiting_since, last_seen_at, ends_at, now)
+            shown = attendance_of(state, status, waiting_since, last_seen_at, ends_at, now,
+                                  timeout)
             row += (shown.key, shown.waiting_minutes)
         digest.update(repr(row).encode())
     return digest.hexdigest()[:16]

@@ -26,9 +26,10 @@ from ..extensions import db
 from ..htmx import client_redirect, is_htmx, no_change, page_or_fragment
 from ..journey import next_endpoint, waiting_room_is_open, waiting_room_opens_at
 from ..models import Appointment, AppointmentStatus, JourneyState, Participant, UTCDateTime, utcnow
+from ..poll_cache import FLUSH_SECONDS
+from ..poll_cache import for_app as poll_cache
 from ..scheduling import NotChangeable, cancel_appointment
 from . import bp
-from .poll_cache import FLUSH_SECONDS, cache_for
 
 
 def _fingerprint_of(journey_state, is_open, status, waiting_message_at, starts_at,
@@ -138,21 +139,6 @@ def _presence_without_flush_wait(dbapi_connection, connection_record) -> None:
     cursor.execute("SET synchronous_commit = off")
     cursor.close()
     dbapi_connection.commit()
-
-
-def poll_cache():
-    """This worker's copy of the rows unchanged polls compare (PostgreSQL only; see
-    poll_cache.py), or None."""
-    settings = current_app.extensions.get("portal.poll_cache")
-    if settings is None:  # worked out once per app
-        config, url = current_app.config, db.engine.url
-        settings = ()
-        if config["WAITING_ROOM_POLL_CACHE"] and url.get_backend_name() == "postgresql":
-            settings = (url.set(drivername="postgresql").render_as_string(hide_password=False),
-                        int(config["DATABASE_CONNECT_TIMEOUT_SECONDS"]),
-                        JourneyState.WAITING.value)
-        current_app.extensions["portal.poll_cache"] = settings
-    return cache_for(*settings) if settings else None
 
 
 def _poll_row(participant_id: int, cache):
