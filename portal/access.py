@@ -5,6 +5,7 @@
   history or logs (`bind`, `bound_participant`, `require_participant`).
 - Advisors: an advisor sees their own appointments, an admin everyone's
   (`advisor_may_see`, and the same rule as a query in `visible_appointments`).
+- The device check: a participant with a valid link who has consented (`may_check_devices`).
 - The call: the advisor who may see the appointment, or a participant of it who has been
   admitted (`call_member`).
 - Roles: who may cancel, whose identity is checked (`may_cancel`, `needs_identity_check`;
@@ -119,6 +120,14 @@ def own_appointment(appointment_id: int) -> Appointment:
     if appointment is None:
         abort(404)
     return appointment
+
+
+# ---- the device check ------------------------------------------------------------------------
+
+def may_check_devices(participant: Participant) -> bool:
+    """The device check, and the relay credentials its media-path step uses, come after
+    consent: nothing is measured, stored or relayed for anyone who has not agreed."""
+    return participant.has_consented
 
 
 # ---- the call -------------------------------------------------------------------------------

@@ -77,6 +77,8 @@ def warning_label(warning: str) -> str:
         "media_blocked": _("camera/microphone blocked"),
         "uncertain": _("check incomplete"),
         "network_slow": _("connection weak"),
+        "relay_tcp_only": _("video relay over TCP only"),
+        "relay_unreachable": _("video relay unreachable"),
     }.get(warning, warning)
 
 

@@ -2,6 +2,9 @@
 speaker and connection measured in the browser (static/js/check/), graded again here.
 
 Results are stored only here, after consent: a DeviceCheck row with IP address and device.
+The media-path step's outcome travels with the warnings: `relay_tcp_only` (the TURN relay
+answered over TCP/TLS only) and `relay_unreachable` (no data through it at all: a problem the
+participant confirms, and the advisor sees); nothing when no relay is configured.
 """
 
 from __future__ import annotations
@@ -9,10 +12,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from flask import redirect, render_template, request, url_for
+from flask import current_app, redirect, render_template, request, url_for
 
 from .. import journey
-from ..access import require_participant
+from ..access import may_check_devices, require_participant
 from ..browsers import inspect
 from ..extensions import db
 from ..grading import GRADES, network_grade, overall_grade
@@ -22,6 +25,8 @@ from . import bp
 
 KNOWN_WARNINGS = {"camera_black", "camera_frozen", "camera_slow", "microphone_clipping",
                   "media_blocked", "uncertain"}
+# Only a configured relay can have been tested (static/js/check/relay.js).
+RELAY_WARNINGS = {"relay_tcp_only", "relay_unreachable"}
 FIELDS = ("camera", "microphone", "speaker", "download_kbps", "upload_kbps", "rtt_ms",
           "jitter_ms", "warnings")
 
@@ -54,18 +59,19 @@ class Measured:
     warnings: list[str]
 
     @classmethod
-    def from_form(cls, form) -> Measured:
+    def from_form(cls, form, *, relay_configured: bool = False) -> Measured:
         network = (_number(form.get("download_kbps"), 10_000_000),
                    _number(form.get("upload_kbps"), 10_000_000),
                    _number(form.get("rtt_ms"), 60_000), _number(form.get("jitter_ms"), 60_000))
         if None in network:  # the figures belong together: a part of them means nothing
             network = (None, None, None, None)
+        known = KNOWN_WARNINGS | (RELAY_WARNINGS if relay_configured else set())
         return cls(
             camera=_outcome(form.get("camera")), microphone=_outcome(form.get("microphone")),
             speaker=_outcome(form.get("speaker")), download_kbps=network[0],
             upload_kbps=network[1], rtt_ms=network[2], jitter_ms=network[3],
             warnings=[w for w in (form.get("warnings") or "").split(",")[:10]
-                      if w in KNOWN_WARNINGS])
+                      if w in known])
 
     @property
     def network_grade(self) -> str:
@@ -81,7 +87,7 @@ class Measured:
 
 def _consented_participant():
     participant = require_participant()
-    if not participant.has_consented:
+    if not may_check_devices(participant):
         return participant, redirect(url_for("citizen.consent"))
     return participant, None
 
@@ -92,7 +98,8 @@ def device_check():
     if elsewhere:
         return elsewhere
     browser = inspect(request.headers.get("User-Agent"))
-    measured = Measured.from_form(request.form)
+    measured = Measured.from_form(request.form,
+                                  relay_configured=bool(current_app.config.get("TURN_URLS")))
     problems = [] if request.method == "GET" else _problems(browser, measured)
 
     if request.method == "POST" and (not problems or request.form.get("confirm") == "1"):
@@ -113,7 +120,8 @@ def device_check():
 
     submitted = {name: request.form.get(name, "")[:100] for name in FIELDS}
     return render_template("citizen/device_check.html", participant=participant,
-                           browser=browser, problems=problems, submitted=submitted), 200
+                           browser=browser, problems=problems, submitted=submitted,
+                           relay_check=True), 200
 
 
 def _int(value: float | None) -> int | None:
@@ -134,4 +142,6 @@ def _problems(browser, measured: Measured) -> list[str]:
         problems.append("network_untested")
     elif GRADES.index(measured.network_grade) < GRADES.index("video"):
         problems.append("network_slow")
+    if "relay_unreachable" in measured.warnings:
+        problems.append("relay_unreachable")
     return problems

@@ -2,8 +2,11 @@
 // they can run in parallel, each announced when done, then a grade with advice.
 import { analyseCamera, analyseMicrophone, playTone } from "./media.js";
 import { download, iceCandidates, latency, upload } from "./network.js";
+import { relayPath, relayServers } from "./relay.js";
 
 const GRADES = ["not_ready", "audio_only", "video", "good"];
+// Stored with the result, but no problem: the call works (the advisor still sees it).
+const NOTES = new Set(["relay_tcp_only"]);
 
 const root = document.querySelector("[data-device-check]");
 if (root) setUp(root);
@@ -13,6 +16,11 @@ function setUp(root) {
   const thresholds = JSON.parse(cfg.thresholds);
   const iceServers = JSON.parse(cfg.iceServers || "[]");
   const directionMs = Number(cfg.directionMs || 4000);
+  // The media-path step: "relay" (TURN configured, this page may test it), "gather"
+  // (STUN servers only), "none" (nothing configured); `relayConfigured` "no" means the
+  // portal has no relay at all, so the result says the path could not be checked.
+  const mediaPath = cfg.mediaPath || "none";
+  const relayConfigured = cfg.relayConfigured === "yes";
   const video = root.querySelector("video");
   const meter = root.querySelector("meter");
   const announcer = root.querySelector("[data-announcer]");
@@ -33,7 +41,7 @@ function setUp(root) {
     if (!li) return;
     li.dataset.status = status;
     li.querySelector("[data-step-status]").textContent = message;
-    if (status === "ok" || status === "failed") {
+    if (status === "ok" || status === "failed" || status === "info") {
       announcer.textContent = `${li.querySelector("[data-step-name]").textContent}: ${message}`;
       const bar = li.querySelector("progress");
       if (bar) bar.value = 1;
@@ -161,8 +169,40 @@ function setUp(root) {
     if (lat.rttMs > 300 || (lat.jitterMs > 30 && lat.jitterMs > lat.rttMs)) result.warnings.push("uncertain");
   }
 
+  async function relayStep() {
+    step("ice", "running", text("running"));
+    let found;
+    try {
+      const csrf = document.querySelector('meta[name="csrf-token"]');
+      const servers = await relayServers(cfg.relayUrl, csrf ? csrf.content : "");
+      found = await relayPath(servers, { timeoutMs: Number(cfg.relayTimeoutMs || 8000) });
+    } catch (error) { // no credentials (e.g. too many checks in a row), or no WebRTC
+      result.relay = "untested";
+      step("ice", "info", text("relay-untested"));
+      return;
+    }
+    root.dataset.relayRttMs = found.rttMs === null ? "" : String(Math.round(found.rttMs));
+    if (!found.reachable) {
+      result.relay = "unreachable";
+      result.warnings.push("relay_unreachable");
+      step("ice", "failed", text("relay-failed"));
+    } else if (found.protocol === "udp") {
+      result.relay = "udp";
+      step("ice", "ok", text("relay-udp"));
+    } else {
+      result.relay = "tcp";
+      result.warnings.push("relay_tcp_only");
+      step("ice", "ok", text("relay-tcp"));
+    }
+  }
+
   async function iceStep() {
-    if (!iceServers.length) return;
+    if (mediaPath === "relay") return relayStep();
+    if (!relayConfigured) result.relay = "none";
+    if (mediaPath !== "gather") {
+      if (!relayConfigured) step("ice", "info", text("relay-none"));
+      return;
+    }
     step("ice", "running", text("running"));
     const found = await iceCandidates(iceServers);
     const ok = found.srflx || found.relay;
@@ -178,8 +218,12 @@ function setUp(root) {
     resultBox.dataset.uploadKbps = n.uploadKbps ?? "";
     resultBox.dataset.rttMs = n.rttMs ?? "";
     resultBox.dataset.jitterMs = n.jitterMs ?? "";
-    resultBox.querySelector("[data-grade-label]").textContent = text(`grade-${grade}`);
-    const problems = new Set(result.warnings);
+    resultBox.dataset.relay = result.relay || "";
+    // The grade speaks of devices and bandwidth; a relay that nothing gets through comes
+    // first, so the heading never says "ready" when the call may not connect at all.
+    const verdict = result.relay === "unreachable" ? text("verdict-blocked") : text(`grade-${grade}`);
+    resultBox.querySelector("[data-grade-label]").textContent = verdict;
+    const problems = new Set(result.warnings.filter((w) => !NOTES.has(w)));
     if (result.camera !== "ok") problems.add(`camera_${result.camera}`);
     if (result.microphone !== "ok") problems.add(`microphone_${result.microphone}`);
     if (result.network && GRADES.indexOf(grade) < GRADES.indexOf("video") &&
@@ -188,7 +232,11 @@ function setUp(root) {
     root.querySelectorAll("[data-advice-for]").forEach((el) => {
       el.hidden = !problems.has(el.dataset.adviceFor);
     });
-    resultBox.querySelector("[data-all-good]").hidden = problems.size > 0;
+    // Without a relay (or its test) the media path is unknown: say what was tested.
+    const unverified = result.relay === "none" || result.relay === "untested";
+    resultBox.querySelector("[data-all-good]").hidden = problems.size > 0 || unverified;
+    resultBox.querySelector("[data-all-good-unverified]").hidden = problems.size > 0 || !unverified;
+    resultBox.querySelector("[data-media-unverified]").hidden = result.relay !== "none";
     resultBox.hidden = false;
     field("camera", result.camera);
     field("microphone", result.microphone);
@@ -198,7 +246,8 @@ function setUp(root) {
     field("rtt_ms", n.rttMs ?? "");
     field("jitter_ms", n.jitterMs ?? "");
     field("warnings", [...result.warnings].join(","));
-    announcer.textContent = `${text("finished")} ${text(`grade-${grade}`)}`;
+    announcer.textContent = [text("finished"), verdict,
+      problems.size || unverified ? text("see-below") : ""].join(" ").trim();
   }
 
   root.querySelectorAll("[data-speaker-answer]").forEach((button) => {
