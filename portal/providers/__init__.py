@@ -68,11 +68,11 @@ class Provider(Protocol):
 
 def label_of(name: str) -> str:
     return {
-        "builtin": _("the portal's own video call"),
+        "builtin": _("Video call in the portal"),
         "jitsi": _("Jitsi Meet"),
         "bigbluebutton": _("BigBlueButton"),
         "webex": _("Webex"),
-        "link": _("personal meeting room"),
+        "link": _("Personal meeting room"),
     }.get(name, name)
 
 

@@ -19,8 +19,8 @@ REASONS = {
                               provider=p),
     "misconfigured": lambda p: _("%(provider)s is not set up for this portal. Please tell the "
                                  "operator.", provider=p),
-    "no_personal_room": lambda p: _("You have not entered a personal room link yet. Add it "
-                                    "in your profile to use %(provider)s.", provider=p),
+    "no_personal_room": lambda p: _("You have not entered the link to your personal meeting "
+                                    "room yet. Add it in your profile first."),
     "not_available": lambda p: _("%(provider)s cannot be chosen on this portal.", provider=p),
     "already_prepared": lambda p: _("The meeting has already been prepared with %(provider)s; "
                                     "it cannot change any more.", provider=p),
