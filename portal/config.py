@@ -318,8 +318,13 @@ def _check_providers(cfg) -> None:
             if not isinstance(key, rsa.RSAPrivateKey):
                 raise RuntimeError("PORTAL_JITSI_PRIVATE_KEY_FILE must hold an RSA key (RS256).")
         else:
-            _text(cfg, "JITSI_APP_SECRET", "jitsi (HS256; or set "
-                  "PORTAL_JITSI_PRIVATE_KEY_FILE and PORTAL_JITSI_KID for RS256)")
+            secret = _text(cfg, "JITSI_APP_SECRET", "jitsi (HS256; or set "
+                           "PORTAL_JITSI_PRIVATE_KEY_FILE and PORTAL_JITSI_KID for RS256)")
+            if len(secret.encode()) < 32:
+                # HS256 needs a key as long as its hash (RFC 7518 3.2); a short one can be
+                # guessed offline from any token a participant holds.
+                raise RuntimeError("PORTAL_JITSI_APP_SECRET must be at least 32 characters "
+                                   "long (set the same in prosody's app_secret).")
     if "bigbluebutton" in chosen:
         url = _https(cfg, "BBB_URL", "bigbluebutton").rstrip("/")
         if not url.endswith("/api"):

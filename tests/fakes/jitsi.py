@@ -15,7 +15,7 @@ from .server import FakeService, page
 
 class FakeJitsi(FakeService):
     def __init__(self, ca, app_id: str = "videotermin", secret: str | None =
-                 "fake-jitsi-app-secret-4b9e71", audience: str = "jitsi",
+                 "fake-jitsi-app-secret-4b9e71-0d2c8a5f3e61", audience: str = "jitsi",
                  public_keys: dict[str, bytes] | None = None):
         super().__init__(ca)
         self.app_id = app_id
