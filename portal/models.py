@@ -194,7 +194,7 @@ class Appointment(db.Model):
     participants: Mapped[list[Participant]] = relationship(
         back_populates="appointment", order_by="Participant.id", cascade="all, delete-orphan")
     provider_meeting: Mapped[ProviderMeeting | None] = relationship(
-        back_populates="appointment", cascade="all, delete-orphan", passive_deletes=True)
+        back_populates="appointment", cascade="all, delete-orphan")
 
     @property
     def ends_at(self) -> datetime:
