@@ -213,3 +213,36 @@ def test_settings_come_from_the_environment(tmp_path, monkeypatch):
     app = create_app(base_config(tmp_path, "sqlite://"))
     assert app.config["PROVIDERS"] == ["bigbluebutton", "builtin"]
     assert app.config["BBB_URL"] == "https://bbb.agency.example/bigbluebutton/api/"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_kind(request, config, tmp_path):
+    """The race below on SQLite (`make run`) and on PostgreSQL (production)."""
+    from .test_fuzz import postgres_config
+
+    if request.param == "sqlite":
+        yield config
+        return
+    with postgres_config(tmp_path) as pg_config:
+        config.update({k: v for k, v in pg_config.items() if k == "SQLALCHEMY_DATABASE_URI"})
+        yield config
+
+
+def test_two_workers_preparing_at_once_share_one_meeting(db_kind, tmp_path, advisor):
+    import sqlalchemy as sa
+
+    from portal.models import utcnow
+    from portal.providers.meetings import meeting_of
+
+    appointment, _ = book(advisor)
+    assert appointment.provider_meeting is None  # this worker saw no meeting yet
+    other = sa.create_engine(db.engine.url)  # another worker inserts its row meanwhile
+    with other.begin() as conn:
+        conn.execute(sa.insert(ProviderMeeting).values(
+            appointment_id=appointment.id, provider="builtin", meeting_key="k" * 40,
+            prepared_at=utcnow()))
+    other.dispose()
+    row = meeting_of(appointment, "builtin")
+    db.session.commit()
+    assert row.meeting_key == "k" * 40
+    assert len(db.session.scalars(select(ProviderMeeting)).all()) == 1
