@@ -16,7 +16,6 @@ from portal.extensions import db
 from portal.models import DeviceCheck, Participant
 from portal.scheduling import cancel_appointment
 
-from .helpers import csrf_token
 from .journey_helpers import book, consent, device_check
 from .test_turn import SECRET, expiry_of, valid_for_coturn
 

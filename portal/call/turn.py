@@ -70,8 +70,9 @@ check_limit = limiter.limit(lambda: current_app.config["CALL_JOIN_RATE_LIMIT"],
 @bp.post("/termin/technik/relais")
 @check_limit
 def device_check_relay():
-    """Relay credentials for the device check (static/js/check/relay.js). A POST with the
-    CSRF token: the answer is a credential and must come only to the page itself."""
+    """Relay credentials for the device check's media-path step (`relayPath` in
+    static/js/check/network.js). A POST with the CSRF token: the answer is a credential and
+    must come only to the page itself."""
     participant = require_participant()
     if not may_check_devices(participant) or not current_app.config.get("TURN_URLS"):
         abort(404)

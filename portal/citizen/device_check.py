@@ -25,7 +25,7 @@ from . import bp
 
 KNOWN_WARNINGS = {"camera_black", "camera_frozen", "camera_slow", "microphone_clipping",
                   "media_blocked", "uncertain"}
-# Only a configured relay can have been tested (static/js/check/relay.js).
+# Only a configured relay can have been tested (relayPath in static/js/check/network.js).
 RELAY_WARNINGS = {"relay_tcp_only", "relay_unreachable"}
 FIELDS = ("camera", "microphone", "speaker", "download_kbps", "upload_kbps", "rtt_ms",
           "jitter_ms", "warnings")

@@ -1,9 +1,11 @@
-"""TURN for the built-in call, with Debian's coturn and Chromium.
+"""TURN for the built-in call and the device check, with Debian's coturn and Chromium.
 
 The call test puts the citizen's and the advisor's browsers in two network namespaces that
 reach the host (the portal and the TURN server on a host address of their own) but not each
 other: video flows only through the relay, over UDP or, with UDP dropped, over TCP; without
-TURN the call cannot connect and says so."""
+TURN the call cannot connect and says so. In the same setup the citizen's device check finds
+the relay (over UDP, or TCP with UDP dropped), says so when it cannot reach it, and says
+that the path could not be tested when no relay is configured."""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from ..coturn import turnserver
 from ..helpers import csrf_token, login
 from ..journey_helpers import book, to_waiting_room
 from .conftest import BASE_ARGS, CHROMIUM, FAKE_MEDIA, serve_portal
-from .steps import advisor_login, wait_for_video
+from .steps import advisor_login, assert_accessible, run_check, wait_for_video
 
 GATHER = """async (servers) => {
   const pc = new RTCPeerConnection({iceServers: servers, iceTransportPolicy: "relay"});
@@ -264,3 +266,119 @@ def test_a_call_that_fails_after_its_credentials_expired_joins_again_for_fresh_o
         assert int(fresh["username"].split(":")[0]) > time.time() + 500
         wait_for_video(citizen, advisor, frames=10, timeout=60)
         _through_the_relay(citizen, advisor, protocol="udp")
+
+
+# ---- the device check's media-path step, from an isolated network --------------------------
+
+def _device_check_inside(server, playwright, link, stack):
+    """The citizen's browser inside `link`'s namespace, on the device check after consent;
+    returns the page and the citizen's id."""
+    advisor = server.advisor()
+    with server.app.app_context():
+        appointment, paths = book(advisor)
+        citizen_id = appointment.citizen.id
+    browser = stack.enter_context(chromium_inside(link, playwright, server.url))
+    context = browser.new_context()
+    context.set_default_timeout(20_000)
+    stack.callback(context.close)
+    page = context.new_page()
+    page.goto(server.url + paths["citizen"])
+    page.locator("main a.button").click()
+    page.locator("button[value=agree]").click()
+    page.wait_for_url("**/termin/technik")
+    return page, citizen_id
+
+
+def _stored_warnings(server, citizen_id):
+    from portal.extensions import db
+    from portal.models import Participant
+
+    with server.app.app_context():
+        return db.session.get(Participant, citizen_id).device_check.warnings
+
+
+def _media_step(page):
+    step = page.locator('[data-step="ice"]')
+    return step.get_attribute("data-status"), step.locator("[data-step-status]").inner_text()
+
+
+@pytest.mark.parametrize("udp", ["udp", "tcp only"])
+def test_the_device_check_sends_data_through_the_relay_from_an_isolated_network(
+        isolated, playwright, tmp_path, migrated_sqlite, udp):
+    if udp == "tcp only":
+        isolated.citizen.drop_udp()
+    with turnserver(isolated.relay) as relay, \
+            serve_portal(tmp_path, migrated_sqlite, host=isolated.portal,
+                         TURN_URLS=relay.urls("udp", "tcp"), TURN_SECRET=relay.secret) as server, \
+            contextlib.ExitStack() as stack:
+        page, citizen_id = _device_check_inside(server, playwright, isolated.citizen, stack)
+        result = run_check(page)
+        status, said = _media_step(page)
+        assert status == "ok"
+        if udp == "udp":
+            assert result["relay"] == "udp"
+            assert said == "möglich – unser Relay-Server ist erreichbar (UDP)"
+        else:
+            assert result["relay"] == "tcp"
+            assert said.startswith(
+                "möglich – unser Relay-Server ist erreichbar, aber nur über TCP/TLS")
+        root = page.locator("[data-device-check]")
+        assert int(root.get_attribute("data-relay-ms")) < 5_000  # quick, beside the other steps
+        assert int(root.get_attribute("data-relay-rtt-ms")) >= 0  # the echo came back
+        # The other steps ran as usual; a relay over TCP only is worth storing, not a problem.
+        assert result["grade"] == "good"
+        assert page.locator("[data-check-result] [data-all-good]").is_visible()
+        assert page.locator("[data-advice-for]:visible").count() == 0
+        page.locator("[data-check-form] button").click()
+        page.wait_for_url("**/termin/wartebereich")
+        assert _stored_warnings(server, citizen_id) == (None if udp == "udp" else "relay_tcp_only")
+
+
+def test_the_device_check_says_when_nothing_gets_through_the_relay(
+        isolated, playwright, tmp_path, migrated_sqlite):
+    with turnserver(isolated.relay) as relay, \
+            serve_portal(tmp_path, migrated_sqlite, host=isolated.portal,
+                         TURN_URLS=relay.urls("udp", "tcp"), TURN_SECRET=relay.secret) as server, \
+            contextlib.ExitStack() as stack:
+        page, citizen_id = _device_check_inside(server, playwright, isolated.citizen, stack)
+        isolated.citizen.cut_off(isolated.relay)  # the portal answers, the relay does not
+        result = run_check(page)
+        assert result["relay"] == "unreachable"
+        assert _media_step(page) == (
+            "failed", "nicht möglich – unser Relay-Server ist aus diesem Netzwerk nicht erreichbar")
+        assert int(page.locator("[data-device-check]").get_attribute("data-relay-ms")) < 10_000
+        # The verdict does not say "ready": it says why, and what to do.
+        box = page.locator("[data-check-result]")
+        assert box.locator("#check-result-title").inner_text() == \
+            "Ergebnis: die Videoverbindung kommt möglicherweise nicht durch Ihr Netzwerk"
+        assert not box.locator("[data-all-good]").is_visible()
+        assert page.locator("[data-advice-for=relay_unreachable]").is_visible()
+        assert page.locator("[data-announcer]").inner_text().endswith(
+            "Bitte lesen Sie die Hinweise unten.")
+        assert_accessible(page, "device check: relay unreachable")
+        page.locator("[data-check-form] button").click()
+        warning = page.locator(".warning-summary")
+        assert "Relay-Server" in warning.inner_text()
+        warning.locator("button").click()
+        page.wait_for_url("**/termin/wartebereich")
+        assert _stored_warnings(server, citizen_id) == "relay_unreachable"
+
+
+def test_without_turn_the_device_check_says_the_path_could_not_be_tested(
+        isolated, playwright, tmp_path, migrated_sqlite):
+    with serve_portal(tmp_path, migrated_sqlite, host=isolated.portal) as server, \
+            contextlib.ExitStack() as stack:
+        page, citizen_id = _device_check_inside(server, playwright, isolated.citizen, stack)
+        result = run_check(page)
+        assert result["relay"] == "none"
+        assert _media_step(page) == (
+            "info", "nicht geprüft – ohne Relay-Server kann die Videoverbindung in manchen "
+                    "Netzwerken scheitern")
+        box = page.locator("[data-check-result]")
+        assert box.locator("[data-all-good]").is_visible()  # the devices and the line are fine
+        assert "keinen Relay-Server" in box.locator("[data-media-unverified]").inner_text()
+        assert page.locator("[data-advice-for]:visible").count() == 0  # calm: no warning box
+        assert_accessible(page, "device check: no relay configured")
+        page.locator("[data-check-form] button").click()
+        page.wait_for_url("**/termin/wartebereich")  # nothing to confirm
+        assert _stored_warnings(server, citizen_id) is None
