@@ -219,7 +219,7 @@ class PollCache:
 
     def _presence_changed(self, payload: str) -> None:
         participant, _, epoch_seconds = payload.partition(" ")
-        at = datetime.fromtimestamp(float(epoch_seconds), UTC).replace(tzinfo=None)
+        at = datetime.fromtimestamp(float(epoch_seconds), UTC)  # as UTCDateTime reads it
         participant_id = int(participant)
         with self._lock:
             told = self._presence_told.get(participant_id)

@@ -20,7 +20,7 @@ from portal.models import Advisor, Participant, utcnow
 from . import test_polling
 from .conftest import base_config
 from .pg import pg_database
-from .test_polling import poll, recorded
+from .test_polling import HTMX, QUEUE, poll, recorded
 
 pytestmark = pytest.mark.postgres
 waiting = test_polling.waiting  # the same fixture, on this module's PostgreSQL `config`
@@ -164,3 +164,104 @@ def test_presence_is_written_in_the_next_batch(pg, waiting):
         return seen is not None and seen >= before - timedelta(seconds=1)
 
     eventually(written)
+
+
+# The advisor's queue: the sign-in check and the queue's rows are kept too.
+
+def queue_version(staff) -> str:
+    html = staff.get(QUEUE, headers=HTMX).get_data(as_text=True)
+    return html.split("v=", 1)[1].split('"', 1)[0]
+
+
+def queue_poll(staff, version: str):
+    return staff.get(f"{QUEUE}?v={version}", headers=HTMX)
+
+
+def test_an_unchanged_queue_poll_reads_nothing_once_kept(pg, waiting, staff):
+    app, _ = pg
+    version = queue_version(staff)
+    assert queue_poll(staff, version).status_code == 204  # read, and kept
+    with recorded(app) as (statements, templates):
+        for _ in range(3):
+            assert queue_poll(staff, version).status_code == 204
+    assert statements == [] and templates == []
+
+
+def test_presence_written_elsewhere_reaches_the_kept_queue(pg, waiting, staff, advisor):
+    _, url = pg
+    _, _, pid, _ = waiting
+    # The citizen's last poll was stored long ago: "connection lost?".
+    long_ago = (utcnow() - timedelta(seconds=40)).replace(tzinfo=None)
+    sql(url, "UPDATE participant SET last_seen_at = %s WHERE id = %s", long_ago, pid)
+    eventually(lambda: 'data-state="connection_lost"' in staff.get(QUEUE).get_data(as_text=True))
+    version = queue_version(staff)
+    assert queue_poll(staff, version).status_code == 204
+    kept = poll_cache().get_queue(advisor.id, False)
+    assert kept is not None
+    # Another worker writes the citizen's presence: the queue shows them waiting again, from
+    # the rows it keeps (presence is merged in, not a reason to read the queue again).
+    sql(url, "UPDATE participant SET last_seen_at = %s WHERE id = %s",
+        utcnow().replace(tzinfo=None), pid)
+    eventually(lambda: queue_poll(staff, version).status_code == 200)
+    assert 'data-state="waiting"' in queue_poll(staff, version).get_data(as_text=True)
+    assert poll_cache().get_queue(advisor.id, False) is kept
+
+
+def test_the_queue_sees_changes_made_elsewhere(pg, waiting, staff, tmp_path):
+    _, url = pg
+    appointment, _, pid, _ = waiting
+    version = queue_version(staff)
+    assert queue_poll(staff, version).status_code == 204
+    sql(url, "UPDATE appointment SET waiting_message = %s, waiting_message_at = now() "
+             "AT TIME ZONE 'UTC' WHERE id = %s", "Ich bin gleich da.", appointment.id)
+    eventually(lambda: queue_poll(staff, version).status_code == 200)
+    version = queue_version(staff)
+    assert queue_poll(staff, version).status_code == 204
+    other = create_app(base_config(tmp_path, url))  # instance B, same database
+    with other.app_context():
+        appt = db.session.get(type(appointment), appointment.id)
+        advisor = db.session.get(Advisor, appt.advisor_id)
+        assert admission.admit(appt, [db.session.get(Participant, pid)], advisor) == 1
+        db.session.remove()
+        db.engine.dispose()
+    eventually(lambda: queue_poll(staff, version).status_code == 200)
+    html = queue_poll(staff, version).get_data(as_text=True)
+    assert f'data-participant="{pid}" data-state="admitted"' in html
+
+
+def test_signing_out_everywhere_ends_a_kept_session(pg, waiting, staff, advisor):
+    _, url = pg
+    version = queue_version(staff)
+    assert queue_poll(staff, version).status_code == 204
+    assert poll_cache().get_advisor(advisor.id) is not None
+    # As "sign out everywhere" on another instance does it.
+    sql(url, "UPDATE advisor SET session_generation = session_generation + 1 WHERE id = %s",
+        advisor.id)
+    eventually(lambda: queue_poll(staff, version).status_code != 204)
+    assert staff.get("/beratung/termine").headers["Location"].startswith("/anmelden")
+
+
+def test_a_broken_listener_keeps_no_queue(pg, waiting, staff):
+    _, url = pg
+    appointment, _, _, _ = waiting
+    version = queue_version(staff)
+    assert queue_poll(staff, version).status_code == 204
+    cache = poll_cache()
+    old = listener_pids(url)
+    sql(url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+             "WHERE application_name = 'videotermin poll cache' AND datname = current_database()")
+    sql(url, "UPDATE appointment SET waiting_message = 'Gleich geht es los.', "
+             "waiting_message_at = now() AT TIME ZONE 'UTC' WHERE id = %s", appointment.id)
+    eventually(lambda: cache.listening and listener_pids(url) not in ([], old))
+    assert queue_poll(staff, version).status_code == 200
+
+
+def test_queue_rows_read_while_a_notice_came_are_not_kept(pg, waiting, advisor):
+    _, url = pg
+    appointment, _, _, _ = waiting
+    cache = poll_cache()
+    epoch = cache.queue_epoch(advisor.id, False)
+    sql(url, "UPDATE appointment SET status = status WHERE id = %s", appointment.id)
+    eventually(lambda: cache.queue_epoch(advisor.id, False) != epoch)
+    cache.put_queue(advisor.id, False, object(), epoch)
+    assert cache.get_queue(advisor.id, False) is None

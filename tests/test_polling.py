@@ -15,7 +15,7 @@ from flask import template_rendered
 from sqlalchemy import event
 
 from portal import admission
-from portal.advisor.queue import queue_fingerprint
+from portal.advisor.fingerprint import queue_fingerprint
 from portal.citizen.waiting_room import poll_engine, presence_write_every
 from portal.extensions import db
 from portal.models import JourneyState, Participant, utcnow
