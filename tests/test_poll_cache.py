@@ -18,7 +18,7 @@ from portal.extensions import db
 from portal.models import Advisor, Participant, utcnow
 
 from . import test_polling
-from .conftest import base_config
+from .conftest import PASSWORD, base_config
 from .pg import pg_database
 from .test_polling import HTMX, QUEUE, poll, recorded
 
@@ -265,3 +265,67 @@ def test_queue_rows_read_while_a_notice_came_are_not_kept(pg, waiting, advisor):
     eventually(lambda: cache.queue_epoch(advisor.id, False) != epoch)
     cache.put_queue(advisor.id, False, object(), epoch)
     assert cache.get_queue(advisor.id, False) is None
+
+
+def test_the_kept_queue_fingerprint_turns_with_the_clock_exactly_like_a_fresh_one(
+        pg, waiting, advisor, monkeypatch):
+    """The kept fingerprint is reused until the next moment the clock alone can change it;
+    at every turning point (and just before and after) it equals one worked out afresh."""
+    from flask_login import login_user
+
+    from portal.advisor import fingerprint
+
+    app, _ = pg
+    appointment, _, pid, _ = waiting
+    p = db.session.get(Participant, pid)
+    now = utcnow().replace(microsecond=0)
+    p.waiting_since, p.last_seen_at = now - timedelta(seconds=50), now - timedelta(seconds=3)
+    db.session.commit()
+    config = app.config
+    timeout = timedelta(seconds=config["PRESENCE_TIMEOUT_SECONDS"])
+    turns = [now + timedelta(seconds=10), p.last_seen_at + timeout,  # a minute; presence
+             appointment.starts_at - timedelta(minutes=config["WAITING_ROOM_OPENS_MINUTES"]),
+             appointment.ends_at, appointment.ends_at + timedelta(
+                 minutes=config["LINK_GRACE_MINUTES"])]
+    tiny = timedelta(microseconds=1)
+    times = sorted({t + d for t in turns for d in (-tiny, timedelta(0), tiny)} | {now})
+    worked_out = []
+    real = fingerprint._fingerprint
+
+    def counted(*args):
+        worked_out.append(args[1].now)
+        return real(*args)
+
+    monkeypatch.setattr(fingerprint, "_fingerprint", counted)
+    with app.test_request_context():
+        login_user(advisor)
+        eventually(lambda: poll_cache().listening)
+        seen = []
+        for t in times:
+            if t < now:
+                continue
+            got = fingerprint.queue_fingerprint(False, t)
+            kept = poll_cache().get_queue(advisor.id, False)
+            assert kept is not None
+            fresh = real(kept.rows, fingerprint.Window(t), "de", False, poll_cache())[0]
+            assert got == fresh, t
+            seen.append(got)
+    assert len(set(seen)) >= 4  # minutes, presence lost, over, gone from the queue
+    assert len(worked_out) < len(seen)  # and most answers came from the kept one
+
+
+def test_the_kept_advisor_follows_the_advisors_rules_and_reads_the_rest(pg, waiting, staff,
+                                                                         advisor):
+    from portal.accounts import KeptAdvisor, advisor_by_id
+
+    app, _ = pg
+    version = queue_version(staff)
+    assert queue_poll(staff, version).status_code == 204  # kept
+    with app.test_request_context():
+        kept = advisor_by_id(advisor.id, kept=True)
+        assert isinstance(kept, KeptAdvisor)
+        assert (kept.get_id(), kept.is_admin, kept.is_active, kept.has_two_factor) == (
+            advisor.get_id(), advisor.is_admin, advisor.is_active, advisor.has_two_factor)
+        # Not kept (the password hash never is): read from the database when asked for.
+        assert kept.check_password(PASSWORD)
+        assert [a.id for a in kept.appointments] == [a.id for a in advisor.appointments]

@@ -123,21 +123,40 @@ def _fingerprint_rows(show_all: bool, earliest: datetime, latest: datetime) -> l
     return rows
 
 
-def _queue_rows(show_all: bool, window: Window) -> tuple[list[_Row], object]:
-    """The fingerprint's rows for at least this window, and the cache their presence times
-    are merged from: this worker's kept copy (PostgreSQL, see portal/poll_cache.py), else read
-    (and kept)."""
-    cache = poll_cache()
+class _Kept:
+    """A queue's rows as this worker keeps them, with the last fingerprint worked out from
+    them: it holds until the clock reaches the next moment anything shown can change with
+    time, or a presence time of a waiting participant changes."""
+
+    def __init__(self, earliest: datetime, latest: datetime, rows: list[_Row]):
+        self.earliest, self.latest, self.rows = earliest, latest, rows
+        self.waiting = [(r.participant_id, r.last_seen_at) for r in rows
+                        if r.state is JourneyState.WAITING]
+        # locale -> (digest, worked out at, holds until, presence times it used)
+        self.memo: dict[str, tuple[str, datetime, datetime, tuple]] = {}
+
+    def presence(self, cache) -> tuple:
+        """The presence times of the waiting participants, as the cache has them now."""
+        return tuple(cache.presence(pid, seen) for pid, seen in self.waiting)
+
+    def covers(self, window: Window) -> bool:
+        return self.earliest <= window.earliest and window.latest <= self.latest
+
+
+def _queue_rows(show_all: bool, window: Window, cache, kept: _Kept | None):
+    """The fingerprint's rows for at least this window: this worker's kept copy (PostgreSQL,
+    see portal/poll_cache.py), else read (and kept). Returns (rows, kept copy or None)."""
+    if kept is not None and kept.covers(window):
+        return kept.rows, kept
     if cache is not None:
-        kept = cache.get_queue(current_user.id, show_all)
-        if kept is not None and kept[0] <= window.earliest and window.latest <= kept[1]:
-            return kept[2], cache
         epoch = cache.queue_epoch(current_user.id, show_all)
     latest = window.latest + _KEEP_AHEAD
     rows = _fingerprint_rows(show_all, window.earliest, latest)
+    kept = None
     if cache is not None:
-        cache.put_queue(current_user.id, show_all, (window.earliest, latest, rows), epoch)
-    return rows, cache
+        kept = _Kept(window.earliest, latest, rows)
+        cache.put_queue(current_user.id, show_all, kept, epoch)
+    return rows, kept
 
 
 def queue_fingerprint(show_all: bool, now: datetime | None = None) -> str:
@@ -149,14 +168,40 @@ def queue_fingerprint(show_all: bool, now: datetime | None = None) -> str:
     "connection lost?" count), identity check, the latest device check (a check is never
     changed after it is stored, so its id stands for its content).
     The language, because labels are translated. CSRF tokens are not data and are left out.
+
+    With a kept copy, the last digest is answered while it holds (see _Kept), before anything
+    else is worked out: the unchanged poll of a queue is then hardly more than a dict lookup.
     """
     now = now or utcnow()
-    window = Window(now)
     show_all = show_all and current_user.is_admin
-    rows, cache = _queue_rows(show_all, window)
-    digest = hashlib.sha256(f"{get_locale()}|{show_all}".encode())
+    locale = str(get_locale())
+    cache = poll_cache()
+    kept = cache.get_queue(current_user.id, show_all) if cache is not None else None
+    if kept is not None:
+        memo = kept.memo.get(locale)
+        if memo is not None and memo[1] <= now < memo[2] and memo[3] == kept.presence(cache):
+            return memo[0]
+    window = Window(now)
+    rows, kept = _queue_rows(show_all, window, cache, kept)
+    digest, holds_until = _fingerprint(rows, window, locale, show_all, cache)
+    if kept is not None:
+        # Until the window outgrows the kept rows, too (the memo then implies covers()).
+        holds_until = min(holds_until, kept.latest - window.opens_early)
+        kept.memo[locale] = (digest, now, holds_until, kept.presence(cache))
+    return digest
+
+
+def _fingerprint(rows: list[_Row], window: Window, locale: str, show_all: bool,
+                 cache) -> tuple[str, datetime]:
+    """The digest at window.now, and the next moment the clock alone can change it: every
+    comparison with `now` below (and in Window.shows and attendance_of) has its turning point
+    among `turns`."""
+    now = window.now
+    digest = hashlib.sha256(f"{locale}|{show_all}".encode())
     timeout = presence_timeout()
+    turns = [window.day_end]
     for row in rows:
+        turns += (row.starts_at - window.opens_early, row.ends_at + window.grace, row.ends_at)
         if not window.shows(row.starts_at, row.duration):
             continue
         digest.update(row.fixed)
@@ -169,5 +214,11 @@ def queue_fingerprint(show_all: bool, now: datetime | None = None) -> str:
             last_seen_at = cache.presence(row.participant_id, last_seen_at)
         shown = attendance_of(row.state, row.status, row.waiting_since, last_seen_at,
                               row.ends_at, now, timeout)
+        if shown.waiting_minutes is not None and row.waiting_since is not None:
+            turns.append(row.waiting_since + timedelta(minutes=shown.waiting_minutes + 1))
+        if last_seen_at is not None:
+            turns.append(last_seen_at + timeout)
         digest.update(f"|{over}|{shown.key}|{shown.waiting_minutes}".encode())
-    return digest.hexdigest()[:16]
+    # A turn equal to now: some comparisons are strict (now > ends_at), so the digest may
+    # change just after it; it then holds for no time at all and the next poll works it out.
+    return digest.hexdigest()[:16], min(t for t in turns if t >= now)

@@ -11,7 +11,7 @@ def login_manager_setup(login_manager) -> None:
     from flask_babel import lazy_gettext as _l
 
     from ..accounts import advisor_by_id
-    from .sessions import is_automatic_poll
+    from .sessions import is_queue_poll
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please sign in to see this page.")
@@ -25,7 +25,7 @@ def login_manager_setup(login_manager) -> None:
         advisor_id, _, generation = session_id.partition(":")
         if not (advisor_id.isdigit() and generation.isdigit()) or len(advisor_id) > 18:
             return None
-        advisor = advisor_by_id(int(advisor_id), kept=is_automatic_poll())
+        advisor = advisor_by_id(int(advisor_id), kept=is_queue_poll())
         if advisor is None or not advisor.active or \
                 str(advisor.session_generation) != generation:
             return None

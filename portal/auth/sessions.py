@@ -33,6 +33,12 @@ def is_automatic_poll() -> bool:
             and request.headers.get("HX-Boosted") != "true")
 
 
+def is_queue_poll() -> bool:
+    """The advisor's queue refreshing itself: the one request of an advisor that comes every
+    few seconds, served from what the worker keeps (portal/accounts.py, advisor_by_id)."""
+    return request.endpoint == "advisor.queue" and is_automatic_poll()
+
+
 def _fresh_session() -> None:
     # The language and a participant's link binding (someone trying both roles in one
     # browser) are kept; everything else, the CSRF token included, is new.
