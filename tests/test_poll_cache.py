@@ -227,6 +227,12 @@ def test_the_queue_sees_changes_made_elsewhere(pg, waiting, staff, tmp_path):
     eventually(lambda: queue_poll(staff, version).status_code == 200)
     html = queue_poll(staff, version).get_data(as_text=True)
     assert f'data-participant="{pid}" data-state="admitted"' in html
+    # The meeting's state at the provider, as another instance records a failure.
+    version = queue_version(staff)
+    assert queue_poll(staff, version).status_code == 204
+    sql(url, "UPDATE provider_meeting SET last_failure = 'timeout', last_failure_at = now() "
+             "AT TIME ZONE 'UTC' WHERE appointment_id = %s", appointment.id)
+    eventually(lambda: queue_poll(staff, version).status_code == 200)
 
 
 def test_signing_out_everywhere_ends_a_kept_session(pg, waiting, staff, advisor):
