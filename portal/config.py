@@ -35,6 +35,9 @@ class Defaults:
     # Consent texts (de.html, en.html): replace this folder to change the wording.
     CONSENT_DIR: str | None = None  # None: the texts shipped in portal/consent
     RETENTION_DAYS = 14
+    # The survey after the call (de.toml, en.toml): replace this folder to change the questions'
+    # wording (docs/statistics.md).
+    SURVEY_DIR: str | None = None  # None: the questions shipped in portal/survey_texts
 
     # Browsers a call works in, with the lowest major version accepted.
     SUPPORTED_BROWSERS = {"Chrome": 110, "Edge": 110, "Firefox": 115, "Safari": 15}

@@ -6,7 +6,7 @@ import enum
 from datetime import UTC, datetime, timedelta
 
 from flask_login import UserMixin
-from sqlalchemy import ForeignKey, String, Text, types
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, false, types
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -90,6 +90,14 @@ class MailKind(enum.StrEnum):
     CANCELLATION = "cancellation"
     # To the advisor: a participant cancelled (linked to the appointment, not a participant).
     CANCELLED_BY_PARTICIPANT = "cancelled_by_participant"
+    REMINDER = "reminder"  # 24 h / 1 h before (PORTAL_REMINDER_MINUTES)
+
+
+class SurveyState(enum.StrEnum):
+    """All a participant's row says about the survey (never the answers); retention clears it."""
+
+    OFFERED = "offered"
+    ANSWERED = "answered"
 
 
 class MailStatus(enum.StrEnum):
@@ -189,6 +197,9 @@ class Appointment(db.Model):
     # The provider the advisor chose for this appointment; None: PORTAL_PROVIDER at the time
     # the meeting is prepared (from then on the meeting's own provider counts).
     provider: Mapped[str | None] = mapped_column(String(32))
+    # Its outcome (held, cancelled, no-show) is in the anonymous statistics: set by one
+    # conditional UPDATE, so the outcome is counted exactly once (portal/statistics.py).
+    outcome_counted: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     advisor: Mapped[Advisor] = relationship(back_populates="appointments")
     participants: Mapped[list[Participant]] = relationship(
@@ -254,6 +265,8 @@ class Participant(db.Model):
     # Only whether and when the advisor checked the ID on camera; never document data.
     identity_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Offered or answered the survey after the call; the answers are stored apart, unlinked.
+    survey: Mapped[SurveyState | None] = mapped_column(_enum(SurveyState))
 
     appointment: Mapped[Appointment] = relationship(back_populates="participants")
     consents: Mapped[list[ConsentRecord]] = relationship(order_by="ConsentRecord.id")
@@ -276,6 +289,7 @@ class Participant(db.Model):
 
     def erase_personal_data(self) -> None:
         self.name = self.email = self.customer_number = None
+        self.survey = None
         self.erased_at = utcnow()
         for m in self.mails:
             m.erase_personal_data()
@@ -398,3 +412,41 @@ class AuditEvent(db.Model):
     participant_id: Mapped[int | None] = mapped_column(
         ForeignKey("participant.id", ondelete="SET NULL"))
     detail: Mapped[str | None] = mapped_column(String(200))
+
+
+class StatCounter(db.Model):
+    """Anonymous statistics: how often something happened in one ISO week in one team.
+
+    Counted when the event happens (portal/statistics.py), never derived from personal rows,
+    so the retention job leaves them alone. No person, appointment or time finer than the
+    week: only the week ("2026-W49"), the team, what was counted and how often."""
+
+    __tablename__ = "stat_counter"
+
+    week: Mapped[str] = mapped_column(String(8), primary_key=True)
+    # The appointment's team; 0 until teams exist (they fill it without touching old rows).
+    team_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    dimension: Mapped[str] = mapped_column(String(32), primary_key=True)
+    value: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(types.BigInteger, default=0)
+
+
+class Reminder(db.Model):
+    """One reminder e-mail to one participant for one start time (portal/mailing/reminders.py).
+
+    The unique key (participant, start time, lead) lets only one sender write it, however many
+    run at once; a moved appointment has a new start time and so gets reminders anew. The
+    mail's personal link is a token of its own (SHA-256 only), valid while the appointment
+    still starts at `starts_at`, so it neither ends the invitation's link nor a session."""
+
+    __table_args__ = (UniqueConstraint("participant_id", "starts_at", "lead_minutes",
+                                       name="uq_reminder_once"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    participant_id: Mapped[int] = mapped_column(
+        ForeignKey("participant.id", ondelete="CASCADE"), index=True)
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    lead_minutes: Mapped[int]
+    # None: skipped (a nearer reminder was due as well, or the person had just been mailed).
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -3,12 +3,13 @@ from __future__ import annotations
 import math
 
 from flask import current_app, redirect, render_template, session, url_for
+from sqlalchemy import update
 
 from .. import journey
 from ..access import bind, link_invalid_response, participant_for_token, require_participant
 from ..extensions import db, limiter
 from ..journey import next_endpoint, waiting_room_is_open, waiting_room_opens_at
-from ..models import utcnow
+from ..models import Participant, SurveyState, utcnow
 from . import bp
 
 
@@ -48,7 +49,16 @@ def start():
 @bp.get("/termin/ende")
 def closing():
     participant = require_participant()
-    return render_template("citizen/closing.html", participant=participant)
+    if participant.survey is None and next_endpoint(participant) == "citizen.closing":
+        # Only whether it was offered is recorded (retention clears it), never anything else;
+        # conditional, so a survey answered meanwhile in another tab stays answered.
+        db.session.execute(update(Participant).where(
+            Participant.id == participant.id, Participant.survey.is_(None)
+        ).values(survey=SurveyState.OFFERED).execution_options(synchronize_session=False))
+        db.session.commit()
+        db.session.refresh(participant)
+    return render_template("citizen/closing.html", participant=participant,
+                           survey_answered=participant.survey is SurveyState.ANSWERED)
 
 
 @bp.get("/termin/vorbei")
