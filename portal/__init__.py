@@ -74,6 +74,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from .health import bp as health_bp
     from .netcheck import bp as netcheck_bp
     from .pages import bp as pages_bp
+    from .reports import bp as reports_bp
     from .survey import bp as survey_bp
 
     app.register_blueprint(pages_bp)
@@ -84,6 +85,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(netcheck_bp)
     app.register_blueprint(health_bp)
     app.register_blueprint(survey_bp)
+    app.register_blueprint(reports_bp)
     register_error_handlers(app)
 
     from .cli import register_cli

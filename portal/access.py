@@ -9,7 +9,7 @@
 - The call: the advisor who may see the appointment, or a participant of it who has been
   admitted (`call_member`).
 - Roles: who may cancel, whose identity is checked (`may_cancel`, `needs_identity_check`;
-  also template globals).
+  also template globals); admin pages (`require_admin`).
 
 Blueprints import these rules from here, never from each other.
 """
@@ -120,6 +120,15 @@ def own_appointment(appointment_id: int) -> Appointment:
     if appointment is None:
         abort(404)
     return appointment
+
+
+# ---- admins: the agency's own pages (statistics) ----------------------------------------------
+
+def require_admin() -> None:
+    """Admin pages answer 404 to anyone else, as if they did not exist (the sign-in itself is
+    the blueprint's `login_required`)."""
+    if not (current_user.is_authenticated and current_user.is_admin):
+        abort(404)
 
 
 # ---- the device check ------------------------------------------------------------------------

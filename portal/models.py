@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import UTC, datetime, timedelta
 
 from flask_login import UserMixin
@@ -290,6 +291,8 @@ class Participant(db.Model):
     def erase_personal_data(self) -> None:
         self.name = self.email = self.customer_number = None
         self.survey = None
+        # The old link's hash would tie this row to whoever still has the e-mail.
+        self.token_hash = secrets.token_hex(32)
         self.erased_at = utcnow()
         for m in self.mails:
             m.erase_personal_data()

@@ -2,7 +2,9 @@
 
 What stays: the appointment's time and status, consent records (decision, text hash, time)
 and audit events (ids and actions) — none of them names a person once the participant's
-fields are erased.
+fields are erased — and the anonymous statistics (portal/statistics.py), which were counted
+when things happened and hold nothing personal. Appointments that are over but were never
+ended or cancelled get their outcome (a no-show, usually) counted first.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from sqlalchemy.orm import selectinload
 
 from .extensions import db
 from .models import Appointment, CallPeer, CallSignal, OutgoingMail, Participant, utcnow
+from .statistics import settle_finished
 
 
 def purge(now: datetime | None = None) -> int:
     """Erase what is due. Returns the number of participants erased."""
     now = now or utcnow()
+    settle_finished(now)  # counted before anything of them is erased
     cutoff = now - timedelta(days=current_app.config["RETENTION_DAYS"])
     # A first filter in SQL (ended, cancelled or started before the cutoff), the exact end
     # in Python. Erased appointments are skipped: the job stays cheap when run daily.

@@ -309,6 +309,12 @@ def by_week(first_week: str, last_week: str, team: int | None = None
     return result
 
 
+def rows(first_week: str, last_week: str, team: int | None = None) -> list[StatCounter]:
+    """The counters themselves, by week, team, dimension and value (for the export)."""
+    return list(db.session.scalars(_filtered(first_week, last_week, team).order_by(
+        StatCounter.week, StatCounter.team_id, StatCounter.dimension, StatCounter.value)))
+
+
 def teams() -> list[int]:
     return list(db.session.scalars(select(StatCounter.team_id).distinct()
                                    .order_by(StatCounter.team_id)))

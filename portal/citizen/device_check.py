@@ -21,6 +21,7 @@ from ..extensions import db
 from ..grading import GRADES, network_grade, overall_grade
 from ..journey import next_endpoint
 from ..models import DeviceCheck, DeviceOutcome
+from ..statistics import count_device_check
 from . import bp
 
 KNOWN_WARNINGS = {"camera_black", "camera_frozen", "camera_slow", "microphone_clipping",
@@ -104,7 +105,7 @@ def device_check():
 
     if request.method == "POST" and (not problems or request.form.get("confirm") == "1"):
         journey.record_check(participant, problems)
-        db.session.add(DeviceCheck(
+        db.session.add(check := DeviceCheck(
             participant=participant, ip_address=request.remote_addr,
             user_agent=(request.headers.get("User-Agent") or "")[:500] or None,
             browser=browser.name[:60], browser_version=browser.version[:30],
@@ -115,6 +116,7 @@ def device_check():
             rtt_ms=measured.rtt_ms, jitter_ms=measured.jitter_ms, grade=measured.grade,
             warnings=",".join(measured.warnings) or None,
             continued_with_warning=bool(problems)))
+        count_device_check(participant.appointment, check)  # anonymous: families, grade
         db.session.commit()
         return redirect(url_for(next_endpoint(participant)))
 
