@@ -25,7 +25,14 @@ from sqlalchemy.orm import selectinload
 
 from .extensions import db
 from .journey import IN_OR_AFTER_CALL
-from .models import Appointment, AppointmentStatus, Participant, ParticipantRole, utcnow
+from .models import (
+    Appointment,
+    AppointmentStatus,
+    Participant,
+    ParticipantRole,
+    Reminder,
+    utcnow,
+)
 from .tokens import hash_token, is_well_formed
 
 # ---- participants: the personal link and the session binding -----------------------------
@@ -44,8 +51,14 @@ def link_is_usable(participant: Participant) -> bool:
 def participant_for_token(token: str) -> Participant | None:
     if not is_well_formed(token):
         return None
-    participant = db.session.scalar(
-        select(Participant).where(Participant.token_hash == hash_token(token)))
+    hashed = hash_token(token)
+    participant = db.session.scalar(select(Participant).where(Participant.token_hash == hashed))
+    if participant is None:
+        # A reminder's own link (portal/mailing/reminders.py), while the time it names holds.
+        participant = db.session.scalar(
+            select(Participant).join(Reminder, Reminder.participant_id == Participant.id)
+            .join(Appointment, Appointment.id == Participant.appointment_id)
+            .where(Reminder.token_hash == hashed, Reminder.starts_at == Appointment.starts_at))
     if participant is None or not link_is_usable(participant):
         return None
     return participant

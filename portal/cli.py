@@ -162,9 +162,13 @@ def appointment_add(advisor_email, at, duration, citizen_name, citizen_email, cu
 
 @mail_cli.command("send-pending")
 def mail_send_pending() -> None:
-    """Deliver queued mail that is due (run it from cron every minute)."""
+    """Queue due reminders, then deliver queued mail that is due (run it every minute)."""
+    from .mailing.reminders import enqueue_due
+
+    reminders = enqueue_due()
     sent, failed = outbox.deliver()
-    click.echo(f"{sent} sent, {failed} not sent (retried later with back-off).")
+    click.echo(f"{sent} sent, {failed} not sent (retried later with back-off); "
+               f"{reminders} reminders queued.")
 
 
 @click.command("netcheck")

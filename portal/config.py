@@ -123,6 +123,10 @@ class Defaults:
     NETCHECK_RATE_LIMIT = "1200 per minute"
     NETCHECK_VOLUME_LIMIT = "4096 per minute"
 
+    # Reminder e-mails this many minutes before an appointment (JSON list or comma-separated;
+    # empty: none), sent by `flask mail send-pending` (portal/mailing/reminders.py).
+    REMINDER_MINUTES: list = [1440, 60]
+
     # Personal links stay usable until the appointment's end plus this grace period.
     LINK_GRACE_MINUTES = 60
     # Appointments may last from 5 minutes to 8 hours.
@@ -221,6 +225,25 @@ def _check_turn(cfg) -> None:
         raise RuntimeError("PORTAL_TURN_TTL_SECONDS must be a whole number of seconds, "
                            "at least 300.")
     cfg["TURN_URLS"] = urls
+
+
+def _check_reminders(cfg) -> None:
+    """REMINDER_MINUTES as whole minutes between 5 and a week; anything else stops start-up."""
+    value = cfg.get("REMINDER_MINUTES")
+    if value is None or value == "":
+        value = []
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if isinstance(value, str):
+        value = [part.strip() for part in value.split(",") if part.strip()]
+    try:
+        minutes = sorted({int(str(m)) for m in value}, reverse=True)
+    except (TypeError, ValueError):
+        minutes = None
+    if minutes is None or any(not 5 <= m <= 7 * 24 * 60 for m in minutes):
+        raise RuntimeError("PORTAL_REMINDER_MINUTES must list whole minutes between 5 and "
+                           "10080 before the appointment, e.g. 1440,60 (empty: no reminders).")
+    cfg["REMINDER_MINUTES"] = minutes
 
 
 PROVIDER_NAMES = ("builtin", "jitsi", "bigbluebutton", "webex", "link")
@@ -389,6 +412,7 @@ def finish(app) -> None:
     cfg["BASE_URL"] = str(cfg["BASE_URL"]).rstrip("/")
     _check_turn(cfg)
     _check_providers(cfg)
+    _check_reminders(cfg)
     if not cfg.get("SECRET_KEY"):
         if app.debug or app.testing:
             cfg["SECRET_KEY"] = os.urandom(32).hex()

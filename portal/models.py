@@ -452,4 +452,8 @@ class Reminder(db.Model):
     lead_minutes: Mapped[int]
     # None: skipped (a nearer reminder was due as well, or the person had just been mailed).
     token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # The outbox row (None when skipped): a reminder still pending when the appointment is
+    # cancelled or moved is not sent any more.
+    mail_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outgoing_mail.id", ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

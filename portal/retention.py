@@ -17,7 +17,15 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import selectinload
 
 from .extensions import db
-from .models import Appointment, CallPeer, CallSignal, OutgoingMail, Participant, utcnow
+from .models import (
+    Appointment,
+    CallPeer,
+    CallSignal,
+    OutgoingMail,
+    Participant,
+    Reminder,
+    utcnow,
+)
 from .statistics import settle_finished
 
 
@@ -51,6 +59,9 @@ def purge(now: datetime | None = None) -> int:
             OutgoingMail.appointment_id == appointment.id, OutgoingMail.participant_id.is_(None)
         ).values(recipient=None, message=None, last_error=None))
         db.session.execute(delete(CallSignal).where(CallSignal.appointment_id == appointment.id))
+        # Reminder rows hold their links' hashes: they go with the people.
+        db.session.execute(delete(Reminder).where(Reminder.participant_id.in_(
+            [p.id for p in appointment.participants])))
         db.session.execute(delete(CallPeer).where(CallPeer.appointment_id == appointment.id))
     db.session.commit()
     return erased

@@ -43,7 +43,11 @@ def upgrade():
         sa.Column('starts_at', sa.DateTime(), nullable=False),
         sa.Column('lead_minutes', sa.Integer(), nullable=False),
         sa.Column('token_hash', sa.String(length=64), nullable=True),
+        sa.Column('mail_id', sa.Integer(), nullable=True),
         sa.Column('created_at', sa.DateTime(), nullable=False),
+        sa.ForeignKeyConstraint(['mail_id'], ['outgoing_mail.id'],
+                                name=op.f('fk_reminder_mail_id_outgoing_mail'),
+                                ondelete='SET NULL'),
         sa.ForeignKeyConstraint(['participant_id'], ['participant.id'],
                                 name=op.f('fk_reminder_participant_id_participant'),
                                 ondelete='CASCADE'),
@@ -55,10 +59,12 @@ def upgrade():
     with op.batch_alter_table('reminder', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_reminder_participant_id'), ['participant_id'],
                               unique=False)
+        batch_op.create_index(batch_op.f('ix_reminder_mail_id'), ['mail_id'], unique=False)
 
 
 def downgrade():
     with op.batch_alter_table('reminder', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_reminder_mail_id'))
         batch_op.drop_index(batch_op.f('ix_reminder_participant_id'))
     op.drop_table('reminder')
     op.drop_table('stat_counter')

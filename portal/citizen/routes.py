@@ -17,19 +17,36 @@ def _link_limit() -> str:
     return current_app.config["LINK_RATE_LIMIT"]
 
 
-@bp.get("/t/<token>")
-@limiter.limit(_link_limit)
-def personal_link(token: str):
+def _open_link(token: str):
     participant = participant_for_token(token)
     if participant is None:
-        return link_invalid_response()
+        return None
     if journey.OPEN_LINK.allows(participant):  # the first time only
         journey.open_link(participant)
         db.session.commit()
     bind(participant)
     session.setdefault("lang", participant.language)
+    return participant
+
+
+@bp.get("/t/<token>")
+@limiter.limit(_link_limit)
+def personal_link(token: str):
+    participant = _open_link(token)
+    if participant is None:
+        return link_invalid_response()
     # Back where they were: a dropped participant lands in the waiting room or the call.
     return redirect(url_for(next_endpoint(participant)))
+
+
+@bp.get("/t/<token>/absagen")
+@limiter.limit(_link_limit)
+def personal_link_to_cancel(token: str):
+    """The reminder's cancel link: the personal link, then the question whether to cancel
+    (that page sends whoever may not cancel, or too late, where they belong)."""
+    if _open_link(token) is None:
+        return link_invalid_response()
+    return redirect(url_for("citizen.cancel_by_participant"))
 
 
 @bp.get("/termin")

@@ -19,6 +19,9 @@ def _subject(kind: MailKind, agency: str, when: str) -> str:
     if kind is MailKind.UPDATE:
         return _("New time for your video appointment with %(agency)s: %(when)s",
                  agency=agency, when=when)
+    if kind is MailKind.REMINDER:
+        return _("Reminder: your video appointment with %(agency)s on %(when)s",
+                 agency=agency, when=when)
     return _("Cancelled: your video appointment with %(agency)s on %(when)s",
              agency=agency, when=when)
 
@@ -40,8 +43,10 @@ def compose_cancellation_notice(appointment: Appointment, participant: Participa
 
 
 def compose(appointment: Appointment, participant: Participant, kind: MailKind,
-            link: str | None, *, previous_start=None) -> Message:
-    """Build the complete message. `link` is required for invitations and updates."""
+            link: str | None, *, previous_start=None, cancel_link: str | None = None
+            ) -> Message:
+    """Build the complete message. `link` is required for invitations, updates and
+    reminders; `cancel_link` (reminders) lets the participant cancel from the mail."""
     cfg = current_app.config
     with force_locale(participant.language):
         when = long_datetime(appointment.starts_at, participant.language)
@@ -56,6 +61,7 @@ def compose(appointment: Appointment, participant: Participant, kind: MailKind,
                            if previous_start else None),
             duration=appointment.duration_minutes,
             link=link,
+            cancel_link=cancel_link,
             role=role_label(participant.role),
             is_citizen=participant.role is ParticipantRole.CITIZEN,
             lang=participant.language,

@@ -35,7 +35,16 @@ from flask_mail import Message
 from sqlalchemy import select, update
 
 from ..extensions import db
-from ..models import Appointment, MailKind, MailStatus, OutgoingMail, Participant, utcnow
+from ..models import (
+    Appointment,
+    AppointmentStatus,
+    MailKind,
+    MailStatus,
+    OutgoingMail,
+    Participant,
+    Reminder,
+    utcnow,
+)
 
 MAX_BACKOFF = timedelta(hours=6)
 CLAIM_FOR = timedelta(minutes=5)  # a crashed sender's claim expires after this
@@ -146,6 +155,18 @@ def _claim(mail_id: int) -> bool:
     return result.rowcount == 1
 
 
+def _obsolete_reminder(row: OutgoingMail) -> bool:
+    """A reminder whose appointment was cancelled or moved after it was written."""
+    if row.kind is not MailKind.REMINDER:
+        return False
+    reminder = db.session.scalar(select(Reminder).where(Reminder.mail_id == row.id))
+    appointment = db.session.get(Appointment, row.appointment_id) if row.appointment_id \
+        else None
+    return reminder is None or appointment is None or \
+        appointment.status is not AppointmentStatus.SCHEDULED or \
+        appointment.starts_at != reminder.starts_at
+
+
 def deliver(ids: list[int] | None = None) -> tuple[int, int]:
     """Send due pending mail (only `ids`, if given). Returns (sent, not sent)."""
     query = select(OutgoingMail.id).where(
@@ -164,6 +185,13 @@ def deliver(ids: list[int] | None = None) -> tuple[int, int]:
             if not _claim(mail_id):
                 continue
             row = db.session.get(OutgoingMail, mail_id)
+            if _obsolete_reminder(row):
+                # Not sent, and shown as not sent; the link it held goes with the message.
+                row.status = MailStatus.FAILED
+                row.last_error = "obsolete: the appointment was cancelled or moved"
+                row.message = None
+                db.session.commit()
+                continue
             row.attempts += 1
             try:
                 if not row.recipient or not row.message:
