@@ -160,15 +160,20 @@ ADMIT = Transition(
 JOIN_CALL = Transition(
     "join_call", "participant", _to(S.IN_CALL, {S.ADMITTED, S.IN_CALL, S.LEFT_CALL}),
     "call.joined", when=(SCHEDULED,),
-    what="Joins the built-in call (a reload or a second tab joins again).")
+    what="Joins the call: the built-in call's join, or the hand-off page with a fresh join "
+         "URL of another provider (a reload, a second tab or the personal link again joins "
+         "again, without a new admission).")
 LEAVE_CALL = Transition(
     "leave_call", "participant", _to(S.LEFT_CALL, {S.IN_CALL}), "call.left",
-    what="Leaves the call with its leave button (a reload or a closed tab is no leaving); "
+    what="Leaves the call with its leave button, or lands on the page a provider sends "
+         "people to when they leave its meeting (a reload or a closed tab is no leaving); "
          "the link brings them back in.")
 END = Transition(
-    "end", "advisor", {**_stay(S), **_to(S.DONE, {S.ADMITTED, S.IN_CALL, S.LEFT_CALL})},
+    "end", "advisor or provider",
+    {**_stay(S), **_to(S.DONE, {S.ADMITTED, S.IN_CALL, S.LEFT_CALL})},
     "appointment.ended", when=(SCHEDULED,), for_everyone=True,
-    what="The advisor ends the appointment: the call is over for everyone admitted; the "
+    what="The advisor ends the appointment (or BigBlueButton reports that the meeting people "
+         "were handed over to has ended): the call is over for everyone admitted; the "
          "others' links show that it is over.")
 RESCHEDULE = Transition(
     "reschedule", "advisor or cli",
@@ -274,8 +279,9 @@ def leave_call(participant: Participant) -> None:
     _move(participant, LEAVE_CALL)
 
 
-def end(appointment: Appointment, advisor: Advisor) -> None:
-    _move_everyone(appointment, END, actor="advisor", advisor=advisor)
+def end(appointment: Appointment, advisor: Advisor | None, *, actor: str = "advisor") -> None:
+    """`actor` "provider": the provider's end callback (no advisor)."""
+    _move_everyone(appointment, END, actor=actor, advisor=advisor)
 
 
 def reschedule(appointment: Appointment, *, actor: str, advisor: Advisor | None,

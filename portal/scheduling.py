@@ -5,6 +5,7 @@ Web forms and the CLI validate input with `portal.validation` first, then call t
 
 from __future__ import annotations
 
+import logging
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -26,8 +27,10 @@ from .models import (
     ParticipantRole,
     utcnow,
 )
-from .providers import get_provider
+from .providers import ProviderError, provider_for
 from .tokens import new_token, personal_link
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,6 +45,18 @@ class ParticipantSpec:
 class Outcome:
     appointment: Appointment
     links: dict[int, str] = field(default_factory=dict)  # participant id -> personal link
+
+
+def _end_meeting(appointment: Appointment) -> None:
+    """A meeting prepared for the appointment ends at its provider (best effort: a failure
+    is logged). Called before anything else changes, so no participant or appointment row
+    is locked while the provider is asked."""
+    try:
+        provider = provider_for(appointment)
+    except ProviderError as error:  # its provider is no longer configured here
+        log.warning("Ending the meeting at the provider skipped: %s", error)
+        return
+    provider.end(appointment)
 
 
 def issue_link(participant: Participant) -> str:
@@ -94,6 +109,7 @@ def reschedule_appointment(appointment: Appointment, *, starts_at: datetime,
     """Move an appointment. Everyone gets an update with a new personal link."""
     if appointment.status is not AppointmentStatus.SCHEDULED:
         raise ValueError("only scheduled appointments can be rescheduled")
+    _end_meeting(appointment)  # a call that was running belongs to the old time
     previous = appointment.starts_at
     appointment.starts_at = starts_at
     appointment.duration_minutes = duration_minutes
@@ -102,7 +118,6 @@ def reschedule_appointment(appointment: Appointment, *, starts_at: datetime,
     # A moved appointment starts the day afresh: nobody is waiting or admitted any more.
     journey.reschedule(appointment, actor=actor, advisor=acting,
                        detail=f"from {previous.isoformat()} to {starts_at.isoformat()}")
-    get_provider().end(appointment)  # a call that was running belongs to the old time
     links = {p: issue_link(p) for p in appointment.participants if p.erased_at is None}
     rows = _mail_everyone(appointment, MailKind.UPDATE, links, previous_start=previous)
     _commit_and_deliver(rows)
@@ -123,6 +138,7 @@ def cancel_appointment(appointment: Appointment, *, actor: str = "advisor",
     changes in one conditional UPDATE, so only one request sends the mails."""
     if appointment.status is not AppointmentStatus.SCHEDULED:
         raise NotChangeable("only scheduled appointments can be cancelled")
+    _end_meeting(appointment)
     # Every participant's state stays; the audit event is written only if the claim succeeds.
     journey.cancel(appointment, actor=actor, advisor=acting, by_participant=by_participant)
     claimed = db.session.execute(

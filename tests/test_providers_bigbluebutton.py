@@ -78,7 +78,7 @@ def test_create_join_as_viewer_and_moderator_then_end(app, appointment, advisor,
     assert len(row.meeting_key) == 40 and appointment.uid not in row.meeting_key
     create = fake_bbb.meetings[row.meeting_key].params
     assert create["record"] == "false" and create["guestPolicy"] == "ALWAYS_ACCEPT"
-    assert create["logoutURL"] == "http://portal.test/termin/ende"
+    assert create["logoutURL"] == "http://portal.test/besprechung/verlassen"
     assert int(create["meetingExpireIfNoUserJoinedInMinutes"]) > 0
     assert create["name"] == "Jobcenter Musterstadt"  # nothing personal
     callback = create["meta_endCallbackUrl"]

@@ -6,14 +6,17 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time
 
+from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import FieldList, Form, FormField, SelectField, StringField, SubmitField
 from wtforms.validators import ValidationError
 
 from .. import validation as v
 from ..models import ParticipantRole
+from ..providers import ProviderError, available_providers
 from ..scheduling import ParticipantSpec
 from ..timeutil import NonexistentLocalTime, from_local
 
@@ -30,6 +33,36 @@ def role_choices():
 
 def language_choices():
     return [("de", _l("German")), ("en", _l("English"))]
+
+
+def provider_choices():
+    """The providers an advisor may choose here, the default first."""
+    return [(p.name, p.label) for p in available_providers()]
+
+
+class ProviderMixin:
+    """The video meeting's provider, among those configured (the default preselected)."""
+
+    provider = SelectField(_l("Video meeting"), choices=provider_choices,
+                           validate_choice=False)
+
+    def preselect_provider(self, name: str | None) -> None:
+        self.provider.data = name or current_app.config["PROVIDER"]
+
+    def validate_provider_choice(self) -> bool:
+        name = self.provider.data or current_app.config["PROVIDER"]
+        if name not in current_app.config["PROVIDERS"]:
+            self.provider.errors.append(_("Choose one of the video services offered."))
+            return False
+        if name == "link" and not current_user.personal_room_url:
+            self.provider.errors.append(ProviderError("no_personal_room", "link").message)
+            return False
+        return True
+
+    def chosen_provider(self) -> str | None:
+        """None for the default: the appointment follows PORTAL_PROVIDER."""
+        name = self.provider.data or current_app.config["PROVIDER"]
+        return None if name == current_app.config["PROVIDER"] else name
 
 
 class WhenMixin:
@@ -115,7 +148,7 @@ class ExtraParticipantForm(Form):
             raise ValidationError(msg)
 
 
-class AppointmentForm(WhenMixin, FlaskForm):
+class AppointmentForm(WhenMixin, ProviderMixin, FlaskForm):
     citizen_name = StringField(_l("Citizen's full name"), render_kw={"autocomplete": "off"})
     citizen_email = StringField(_l("Citizen's e-mail address"),
                                 render_kw={"type": "email", "spellcheck": "false",
@@ -139,6 +172,7 @@ class AppointmentForm(WhenMixin, FlaskForm):
         if len(self.topic.data or "") > 200:
             self.topic.errors.append(_("The topic must be 200 characters or fewer."))
             ok = False
+        ok &= self.validate_provider_choice()
         return bool(ok)
 
     def citizen_spec(self) -> ParticipantSpec:
@@ -160,6 +194,14 @@ class RescheduleForm(WhenMixin, FlaskForm):
     def validate(self, extra_validators=None) -> bool:
         ok = super().validate(extra_validators)
         return bool(ok & self.validate_when())
+
+
+class ProviderForm(ProviderMixin, FlaskForm):
+    """The provider of one appointment, while its meeting is not prepared."""
+
+    def validate(self, extra_validators=None) -> bool:
+        ok = super().validate(extra_validators)  # CSRF
+        return bool(ok & self.validate_provider_choice())
 
 
 class ConfirmForm(FlaskForm):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import abort, current_app, flash, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user
@@ -19,8 +19,10 @@ from ..access import own_appointment
 from ..attendance import attendance
 from ..htmx import is_htmx, page_or_fragment
 from ..models import Appointment, AppointmentStatus, Participant, utcnow
+from ..providers import ProviderError
 from . import bp
 from .fingerprint import queue_fingerprint, todays_appointments
+from .meeting import meeting_view
 
 
 def _queue_context(show_all: bool, now: datetime, version: str, announce: str | None,
@@ -28,7 +30,9 @@ def _queue_context(show_all: bool, now: datetime, version: str, announce: str | 
     appointments = todays_appointments(show_all, now)
     states = {p.id: attendance(p, now) for a in appointments for p in a.participants}
     waiting = sum(1 for s in states.values() if s.key in ("waiting", "connection_lost"))
+    meetings = {a.id: meeting_view(a) for a in appointments}
     return dict(appointments=appointments, states=states, waiting=waiting, version=version,
+                meetings=meetings,
                 show_all=show_all, poll_seconds=current_app.config["QUEUE_POLL_SECONDS"],
                 announce=announce, announce_category=announce_category)
 
@@ -78,11 +82,49 @@ def _participant_of(appointment: Appointment, participant_id: int) -> Participan
     return participant
 
 
+# Whom a failed admission was for, per appointment, so that "Try again" lets in the same
+# people (this browser's session only; a few ids).
+RETRY_KEY = "admission_retry"
+
+
+def _remember_retry(appointment: Appointment, participants: list[Participant]) -> None:
+    pending = dict(session.get(RETRY_KEY) or {})
+    pending[str(appointment.id)] = [p.id for p in participants][:50]
+    session[RETRY_KEY] = dict(list(pending.items())[-20:])
+
+
+def _take_retry(appointment: Appointment) -> list[Participant]:
+    pending = dict(session.get(RETRY_KEY) or {})
+    ids = pending.pop(str(appointment.id), None)
+    if ids is not None:
+        session[RETRY_KEY] = pending
+    ids = set(ids) if isinstance(ids, list) else set()
+    return [p for p in appointment.participants if p.id in ids]
+
+
+def _admission_failed(appointment: Appointment, participants: list[Participant],
+                      error: ProviderError):
+    """Nobody was let in: the people keep waiting, the advisor reads why and can try again."""
+    _remember_retry(appointment, participants)
+    return _after_action(_("Nobody has been let in: %(reason)s The people are still in the "
+                           "waiting room. Try again in a moment.", reason=error.message),
+                         category="error")
+
+
+def _admit(appointment: Appointment, participants: list[Participant]):
+    try:
+        return admission.admit(appointment, participants, current_user), None
+    except ProviderError as error:
+        return 0, _admission_failed(appointment, participants, error)
+
+
 @bp.post("/termine/<int:appointment_id>/einlassen/<int:participant_id>")
 def admit(appointment_id: int, participant_id: int):
     appointment = own_appointment(appointment_id)
     participant = _participant_of(appointment, participant_id)
-    count = admission.admit(appointment, [participant], current_user)
+    count, failed = _admit(appointment, [participant])
+    if failed is not None:
+        return failed
     return _after_action(_("%(name)s has been let in.", name=participant.name) if count
                          else _("Nobody was let in: the person is no longer waiting."))
 
@@ -90,9 +132,32 @@ def admit(appointment_id: int, participant_id: int):
 @bp.post("/termine/<int:appointment_id>/alle-einlassen")
 def admit_all(appointment_id: int):
     appointment = own_appointment(appointment_id)
-    count = admission.admit(appointment, list(appointment.participants), current_user)
+    count, failed = _admit(appointment, list(appointment.participants))
+    if failed is not None:
+        return failed
     return _after_action(ngettext("%(num)d person has been let in.",
                                   "%(num)d people have been let in.", count))
+
+
+@bp.post("/termine/<int:appointment_id>/erneut-versuchen")
+def retry(appointment_id: int):
+    """"Try again" after a provider failure: prepare the meeting again and, once that works,
+    let in whoever the failed admission was for (if they are still waiting)."""
+    appointment = own_appointment(appointment_id)
+    if appointment.status is not AppointmentStatus.SCHEDULED:
+        return _after_action(_("This appointment can no longer be changed."), "error")
+    participants = _take_retry(appointment)
+    try:
+        admission.prepare_meeting(appointment)
+    except ProviderError as error:
+        return _admission_failed(appointment, participants, error)
+    count, failed = _admit(appointment, participants)
+    if failed is not None:
+        return failed
+    if count:
+        return _after_action(ngettext("%(num)d person has been let in.",
+                                      "%(num)d people have been let in.", count))
+    return _after_action(_("The video meeting is ready. You can let people in now."))
 
 
 @bp.post("/termine/<int:appointment_id>/nachricht")

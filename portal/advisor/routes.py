@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 from ..access import own_appointment, visible_appointments
 from ..extensions import db
 from ..models import Appointment, AppointmentStatus, utcnow
+from ..providers import ProviderError, choose
 from ..scheduling import (
     NotChangeable,
     cancel_appointment,
@@ -17,7 +18,14 @@ from ..scheduling import (
 )
 from ..timeutil import to_local
 from . import bp
-from .forms import MAX_EXTRA_PARTICIPANTS, AppointmentForm, ConfirmForm, RescheduleForm
+from .forms import (
+    MAX_EXTRA_PARTICIPANTS,
+    AppointmentForm,
+    ConfirmForm,
+    ProviderForm,
+    RescheduleForm,
+)
+from .meeting import meeting_view
 
 
 @bp.before_request
@@ -47,6 +55,7 @@ def new_appointment():
         tomorrow = to_local(utcnow()) + timedelta(days=1)
         form.day.data = tomorrow.date().isoformat()
         form.clock.data = "09:00"
+        form.preselect_provider(None)
     if form.add_participant.data:
         # "Add another" re-renders the same form with one more row (no JavaScript needed).
         if len(form.extras) < MAX_EXTRA_PARTICIPANTS:
@@ -59,6 +68,10 @@ def new_appointment():
             duration_minutes=form.duration_minutes, language=form.language.data,
             citizen=form.citizen_spec(), others=form.extra_specs(),
             topic=(form.topic.data or "").strip() or None, acting=current_user)
+        if form.chosen_provider() is not None:
+            # Checked by the form; the invitations do not name the provider.
+            choose(outcome.appointment, form.chosen_provider())
+            db.session.commit()
         flash(_("The appointment has been created and the invitations are on their way."),
               "success")
         return redirect(url_for(".appointment", appointment_id=outcome.appointment.id))
@@ -67,10 +80,38 @@ def new_appointment():
                            max_extras=MAX_EXTRA_PARTICIPANTS), status
 
 
+def _appointment_page(appt: Appointment, provider_form: ProviderForm | None = None,
+                      status: int = 200):
+    if provider_form is None:
+        provider_form = ProviderForm(formdata=None)
+        provider_form.preselect_provider(meeting_view(appt).provider)
+    return render_template("advisor/appointment.html", appointment=appt,
+                           meeting=meeting_view(appt), provider_form=provider_form), status
+
+
 @bp.get("/termine/<int:appointment_id>")
 def appointment(appointment_id: int):
-    return render_template("advisor/appointment.html",
-                           appointment=own_appointment(appointment_id))
+    return _appointment_page(own_appointment(appointment_id))
+
+
+@bp.post("/termine/<int:appointment_id>/videodienst")
+def choose_provider(appointment_id: int):
+    """The provider of this appointment's meeting, while it is not prepared yet."""
+    appt = own_appointment(appointment_id)
+    if appt.status is not AppointmentStatus.SCHEDULED:
+        return _no_longer_changeable(appt)
+    form = ProviderForm()
+    if form.validate_on_submit():
+        try:
+            choose(appt, form.chosen_provider())
+        except ProviderError as error:  # prepared meanwhile (already_prepared)
+            form.provider.errors.append(error.message)
+        else:
+            db.session.commit()
+            flash(_("The video meeting will take place at %(provider)s.",
+                    provider=meeting_view(appt).label), "success")
+            return redirect(url_for(".appointment", appointment_id=appt.id))
+    return _appointment_page(appt, form, 422)
 
 
 def _no_longer_changeable(appt: Appointment):

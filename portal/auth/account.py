@@ -1,14 +1,29 @@
-"""The advisor's own account: second factor set-up and password change."""
+"""The advisor's own account: second factor set-up, password change and the address of a
+personal meeting room (for the `link` provider)."""
 
 from __future__ import annotations
 
-from flask import abort, flash, make_response, redirect, render_template, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from wtforms import StringField
 
 from ..audit import audit
 from ..extensions import db
 from ..models import Advisor
+from ..providers import label_of
+from ..providers.link import check_personal_room_url
 from . import bp, limits, sessions, two_factor
 from .forms import ChangePasswordForm, EnrolForm
 
@@ -107,3 +122,37 @@ def reset_two_factor(advisor_id: int):
     flash(_("The second factor of %(name)s has been reset. They set it up again at their "
             "next sign-in.", name=advisor.name), "info")
     return redirect(url_for("auth.advisors"))
+
+
+class PersonalRoomForm(FlaskForm):
+    url = StringField(_l("Address of your personal meeting room"),
+                      render_kw={"type": "url", "spellcheck": "false", "autocomplete": "off",
+                                 "inputmode": "url"})
+
+
+@bp.route("/konto/besprechungsraum", methods=["GET", "POST"])
+@login_required
+def personal_room():
+    """The advisor's personal meeting room (Teams, Webex, Zoom): an https address shown to
+    the people they admit when an appointment uses the `link` provider. Empty removes it."""
+    if "link" not in current_app.config["PROVIDERS"]:
+        abort(404)
+    advisor = db.session.get(Advisor, current_user.id)
+    form = PersonalRoomForm()
+    if request.method == "GET":
+        form.url.data = advisor.personal_room_url or ""
+    elif form.validate_on_submit():
+        url, error = check_personal_room_url(form.url.data)
+        if error:
+            form.url.errors.append(error)
+        else:
+            advisor.personal_room_url = url
+            audit("advisor.personal_room_set" if url else "advisor.personal_room_removed",
+                  actor="advisor", advisor=advisor)
+            db.session.commit()
+            flash(_("The address of your meeting room has been saved.") if url
+                  else _("The address of your meeting room has been removed."), "success")
+            return redirect(url_for("auth.personal_room"))
+    status = 422 if form.errors else 200
+    return render_template("auth/personal_room.html", form=form, advisor=advisor,
+                           link_label=label_of("link")), status

@@ -17,8 +17,8 @@ from ..extensions import db, limiter
 from ..journey import next_endpoint
 from ..labels import role_label
 from ..models import Appointment, AppointmentStatus, CallPeer, CallSignal, Participant, utcnow
-from ..providers import get_provider
-from . import bp, turn
+from ..providers import ProviderError, provider_for
+from . import bp, handoff, turn
 from .limits import (
     RETRY_AFTER_SECONDS,
     forget_peers,
@@ -47,16 +47,26 @@ def _peer_key(value) -> str:
 
 @bp.get("/termin/anruf")
 def participant_call():
+    """The built-in call's page, or the hand-off to another provider with a fresh join URL
+    (also for a dropped participant who comes back through the personal link: admitted
+    once, they rejoin without a new admission)."""
     participant = require_participant()
     if not may_join_call(participant) or \
             participant.appointment.status is not AppointmentStatus.SCHEDULED:
         return redirect(url_for(next_endpoint(participant)))
-    provider = get_provider()
     appointment = participant.appointment
-    if not provider.builtin:  # the hand-off to another site
-        return redirect(provider.join_url(appointment, participant=participant))
-    return render_template("call/room.html", appointment=appointment, me=participant,
-                           is_advisor=False, leave_url=url_for("call.left_call"))
+    try:
+        provider = provider_for(appointment)
+        if provider.builtin:
+            return render_template("call/room.html", appointment=appointment, me=participant,
+                                   is_advisor=False, leave_url=url_for("call.left_call"))
+        join_url = provider.join_url(appointment, participant=participant)
+    except ProviderError as error:
+        db.session.commit()  # the failure stays recorded: the advisor's queue shows it
+        return handoff.failed_page(error, appointment, is_advisor=False)
+    journey.join_call(participant)
+    db.session.commit()
+    return handoff.hand_off_page(provider, appointment, join_url, participant=participant)
 
 
 @bp.get("/termin/anruf/verlassen")
@@ -69,18 +79,27 @@ def left_call():
 
 @bp.get("/beratung/termine/<int:appointment_id>/anruf")
 def advisor_call(appointment_id: int):
+    """The advisor's way into the call: the built-in call's page, or the hand-off to another
+    provider as host/moderator."""
     if not current_user.is_authenticated:
         return current_app.login_manager.unauthorized()
     appointment = own_appointment(appointment_id)
     if appointment.status is not AppointmentStatus.SCHEDULED:
         return redirect(url_for("advisor.queue"))
-    provider = get_provider()
-    provider.prepare(appointment)
+    try:
+        provider = provider_for(appointment)
+        if provider.builtin:
+            provider.prepare(appointment)
+            db.session.commit()
+            return render_template("call/room.html", appointment=appointment, me=current_user,
+                                   is_advisor=True, leave_url=url_for("advisor.queue"))
+        join_url = provider.join_url(appointment, advisor=current_user)
+    except ProviderError as error:
+        db.session.commit()  # the failure stays recorded for the queue
+        return handoff.failed_page(error, appointment, is_advisor=True)
+    audit("call.joined", actor="advisor", advisor=current_user, appointment=appointment)
     db.session.commit()
-    if not provider.builtin:
-        return redirect(provider.join_url(appointment, advisor=current_user))
-    return render_template("call/room.html", appointment=appointment, me=current_user,
-                           is_advisor=True, leave_url=url_for("advisor.queue"))
+    return handoff.hand_off_page(provider, appointment, join_url, advisor=current_user)
 
 
 # ---- signalling API (JSON) -------------------------------------------------------------

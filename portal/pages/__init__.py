@@ -2,7 +2,17 @@
 
 from flask import Blueprint, redirect, render_template, request, url_for
 
+from ..providers import available_providers
+
 bp = Blueprint("pages", __name__)
+
+
+@bp.app_template_global()
+def video_providers():
+    """The configured providers (label, what each receives, whether the call runs on the
+    portal itself), for the privacy page and the consent files: templates/pages/_providers.html
+    lists them, and an operator's own consent file can include it."""
+    return available_providers()
 
 
 @bp.get("/")

@@ -65,10 +65,13 @@ class BaseProvider:
             self.prepare(appointment)
             row = appointment.provider_meeting
         try:
-            return self._join_url(appointment, row, participant, advisor)
+            url = self._join_url(appointment, row, participant, advisor)
         except ProviderError as error:
             row.last_failure, row.last_failure_at = error.reason, utcnow()
             raise
+        if row.last_failure is not None:  # it works again: the queue stops reporting it
+            row.last_failure = row.last_failure_at = None
+        return url
 
     def end(self, appointment: Appointment) -> None:
         row = appointment.provider_meeting

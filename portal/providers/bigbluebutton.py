@@ -4,7 +4,7 @@ Every call is signed: checksum = HASH(call name + query string + shared secret),
 PORTAL_BBB_CHECKSUM (sha256 default; sha1 for servers before 2.5; sha384, sha512).
 
 prepare: `create` with a random meetingID, record=false, guestPolicy=ALWAYS_ACCEPT (the portal
-admitted everyone already), logoutURL = PORTAL_BASE_URL + meetings.LOGOUT_PATH,
+admitted everyone already), logoutURL = PORTAL_BASE_URL + meetings.LOGOUT_PATH (a neutral page),
 meta_endCallbackUrl = meetings.end_callback_url(row), meetingExpireIfNoUserJoinedInMinutes.
 A repeat answers duplicateWarning with the same createTime, so prepare is idempotent; a
 meeting that expired unjoined is simply created again (and gets a new createTime).

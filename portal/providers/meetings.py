@@ -25,8 +25,10 @@ from ..models import Advisor, Appointment, Participant, ProviderMeeting, utcnow
 #: the token of end_callback_token(); BigBlueButton adds ?meetingID=…&recordingmarks=….
 #: The route itself belongs to the web layer; it must use this rule.
 END_CALLBACK_RULE = "/anbieter/ende/<token>"
-#: Where people land when they leave a BigBlueButton meeting (the citizen's closing page).
-LOGOUT_PATH = "/termin/ende"
+#: Where people land when they leave a BigBlueButton meeting (its logoutURL: one for the
+#: whole meeting, so advisor and participants alike). A neutral page of the web layer,
+#: which must use this rule: it sends each person on from there.
+LOGOUT_PATH = "/besprechung/verlassen"
 
 _CALLBACK_SALT = "portal.providers.end-callback"
 

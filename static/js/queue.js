@@ -13,6 +13,8 @@
     document.querySelector(`template[data-text="${key}"]`).innerHTML.trim().replace("{n}", n);
   let lastCount = null;
   let lastStatus = null; // appointment id -> status, as last shown
+  let lastFailures = null; // failures at a provider already shown ("<id>:<time>")
+  let actedOn = null; // the appointment whose action (a queue form) was sent last
 
   settings.hidden = false;
   soundBox.checked = localStorage.getItem("queue-sound") !== "off";
@@ -55,7 +57,33 @@
       document.getElementById("queue-announcer").textContent = text("cancelled");
     }
     lastStatus = status;
+    // A failure at the provider that appeared by itself (e.g. while a participant was being
+    // handed over) is said too; one after the advisor's own action is said by that action.
+    const failures = [...queue.querySelectorAll("[data-meeting-failure]")];
+    if (lastFailures !== null && actedOn === null) {
+      const fresh = failures.find((notice) => !lastFailures.has(notice.dataset.meetingFailure));
+      if (fresh) document.getElementById("queue-announcer").textContent = fresh.textContent.trim();
+    }
+    lastFailures = new Set(failures.map((notice) => notice.dataset.meetingFailure));
   }
+
+  // After an action the button pressed may be gone (a person let in, a retry that worked):
+  // focus then goes to the appointment's heading instead of falling back to the page.
+  document.body.addEventListener("htmx:beforeRequest", (event) => {
+    const section = event.detail.elt.closest && event.detail.elt.closest("[data-appointment]");
+    if (section && event.detail.requestConfig.verb === "post") {
+      actedOn = section.dataset.appointment;
+    }
+  });
+  document.body.addEventListener("htmx:afterSettle", () => {
+    if (actedOn === null) return;
+    const active = document.activeElement;
+    if (!active || active === document.body || !document.contains(active)) {
+      const heading = document.getElementById(`appointment-${actedOn}-title`);
+      if (heading) heading.focus();
+    }
+    actedOn = null;
+  });
 
   document.body.addEventListener("htmx:afterSettle", check);
   // A sent message clears its field (the field survives swaps through hx-preserve).
