@@ -254,7 +254,8 @@ def test_a_failure_at_the_hand_off_shows_on_the_queue_and_the_page_tries_again(
     assert failed.status_code == 503 and failed.headers["Retry-After"] == "15"
     assert failed.headers["Cache-Control"] == "no-store"
     html = failed.get_data(as_text=True)
-    assert '<meta http-equiv="refresh" content="15">' in html
+    assert '<noscript><meta http-equiv="refresh" content="15"></noscript>' in html
+    assert 'data-handoff-retry="15"' in html
     assert "Der Videodienst antwortet im Moment nicht." in html
     assert fake_bbb.base_url not in html
     assert "interne" in staff.get("/beratung/warteschlange").get_data(as_text=True)

@@ -58,11 +58,15 @@
     }
     lastStatus = status;
     // A failure at the provider that appeared by itself (e.g. while a participant was being
-    // handed over) is said too; one after the advisor's own action is said by that action.
+    // handed over) is said too; one the advisor's own action has just said is not repeated.
     const failures = [...queue.querySelectorAll("[data-meeting-failure]")];
-    if (lastFailures !== null && actedOn === null) {
+    if (lastFailures !== null) {
+      const announcer = document.getElementById("queue-announcer");
       const fresh = failures.find((notice) => !lastFailures.has(notice.dataset.meetingFailure));
-      if (fresh) document.getElementById("queue-announcer").textContent = fresh.textContent.trim();
+      if (fresh && !announcer.textContent.includes(fresh.dataset.reason)) {
+        announcer.textContent = [...fresh.querySelectorAll("p")]
+          .map((line) => line.textContent.replace(/\s+/g, " ").trim()).join(" ");
+      }
     }
     lastFailures = new Set(failures.map((notice) => notice.dataset.meetingFailure));
   }
