@@ -251,7 +251,8 @@ def test_a_failure_at_the_hand_off_shows_on_the_queue_and_the_page_tries_again(
     _admit(staff, appointment, appointment.citizen)
     fake_bbb.set_mode("error")  # BigBlueButton is asked again before every join
     failed = citizen.get("/termin/anruf")
-    assert failed.status_code == 503 and failed.headers["Retry-After"] == "15"
+    # Retry-After: at least the page's own 15 s (Flask-Limiter may name its window's end).
+    assert failed.status_code == 503 and int(failed.headers["Retry-After"]) >= 15
     assert failed.headers["Cache-Control"] == "no-store"
     html = failed.get_data(as_text=True)
     assert '<noscript><meta http-equiv="refresh" content="15"></noscript>' in html
@@ -535,6 +536,18 @@ def test_the_personal_room_address_is_checked_kept_and_removable(app, staff, adv
     db.session.expire_all()
     assert _fresh(Advisor, advisor.id).personal_room_url is None
     assert app.test_client().get(url).status_code == 302  # signed in only
+    app.config["PROVIDERS"] = ["bigbluebutton"]  # no `link` here: no such page, no header link
+    assert staff.get(url).status_code == 404
+    assert 'href="/konto/besprechungsraum"' not in staff.get("/beratung/termine").get_data(
+        as_text=True)
+
+
+def test_hand_off_pages_are_limited_per_participant(app, staff, advisor, fake_bbb):
+    appointment, paths, citizen = _waiting(app, advisor)
+    _admit(staff, appointment, appointment.citizen)
+    codes = [citizen.get("/termin/anruf").status_code for _ in range(21)]
+    assert codes[:20] == [200] * 20 and codes[20] == 429
+    assert len([c for c, _, _ in fake_bbb.calls if c == "create"]) == 21  # admission + 20
 
 
 # ---- what the pages say about the providers ----------------------------------------------

@@ -46,6 +46,7 @@ def _peer_key(value) -> str:
 # ---- pages -----------------------------------------------------------------------------
 
 @bp.get("/termin/anruf")
+@join_limit  # each hand-off asks the provider (BigBlueButton: create): bounded per person
 def participant_call():
     """The built-in call's page, or the hand-off to another provider with a fresh join URL
     (also for a dropped participant who comes back through the personal link: admitted
