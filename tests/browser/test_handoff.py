@@ -131,6 +131,9 @@ def test_jitsi_journey(tmp_path, migrated_sqlite, chromium, contexts, fake_jitsi
         time.sleep(1.5)
         assert citizen.url == f"{server.url}/termin/anruf"
         assert_accessible(citizen, "hand-off page")
+        citizen.set_viewport_size({"width": 320, "height": 640})
+        assert citizen.evaluate("() => document.documentElement.scrollWidth - "
+                                "document.documentElement.clientWidth") <= 0
         citizen.locator("[data-handoff]").click()
         citizen.wait_for_url(f"{fake_jitsi.url}/**")
         assert _fact(citizen, "role") == "participant"
