@@ -12,7 +12,6 @@ from flask_babel import lazy_gettext
 from .journey import NOT_YET_ARRIVED
 from .models import AppointmentStatus, JourneyState, Participant, utcnow
 
-
 _LABELS = {
     "cancelled": lazy_gettext("cancelled"),
     "declined": lazy_gettext("declined consent"),

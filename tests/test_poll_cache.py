@@ -15,7 +15,7 @@ import pytest
 from portal import admission, create_app
 from portal.citizen.waiting_room import poll_cache, poll_engine
 from portal.extensions import db
-from portal.models import Advisor, Participant, utcnow
+from portal.models import Advisor, Appointment, Participant, utcnow
 
 from . import test_polling
 from .conftest import PASSWORD, base_config
@@ -49,6 +49,18 @@ def listener_pids(url: str) -> list[int]:
         return [pid for (pid,) in conn.execute(
             "SELECT pid FROM pg_stat_activity WHERE application_name = 'videotermin poll cache' "
             "AND datname = current_database()")]
+
+
+def admit_on_another_instance(tmp_path, url: str, appointment_id: int, pid: int) -> None:
+    """Instance B on the same database lets the participant in (this worker only hears of it
+    through the database)."""
+    other = create_app(base_config(tmp_path, url))
+    with other.app_context():
+        appt = db.session.get(Appointment, appointment_id)
+        advisor = db.session.get(Advisor, appt.advisor_id)
+        assert admission.admit(appt, [db.session.get(Participant, pid)], advisor) == 1
+        db.session.remove()
+        db.engine.dispose()
 
 
 @pytest.fixture
@@ -98,13 +110,7 @@ def test_admission_on_another_instance_sends_the_citizen_on(pg, waiting, tmp_pat
     _, url = pg
     appointment, client, pid, version = waiting
     assert poll(client, version).status_code == 204
-    other = create_app(base_config(tmp_path, url))  # instance B, same database
-    with other.app_context():
-        appt = db.session.get(type(appointment), appointment.id)
-        advisor = db.session.get(Advisor, appt.advisor_id)
-        assert admission.admit(appt, [db.session.get(Participant, pid)], advisor) == 1
-        db.session.remove()
-        db.engine.dispose()
+    admit_on_another_instance(tmp_path, url, appointment.id, pid)
     eventually(lambda: poll(client, version).status_code != 204)
     assert "data-admitted" in poll(client, version).get_data(as_text=True)
 
@@ -217,13 +223,7 @@ def test_the_queue_sees_changes_made_elsewhere(pg, waiting, staff, tmp_path):
     eventually(lambda: queue_poll(staff, version).status_code == 200)
     version = queue_version(staff)
     assert queue_poll(staff, version).status_code == 204
-    other = create_app(base_config(tmp_path, url))  # instance B, same database
-    with other.app_context():
-        appt = db.session.get(type(appointment), appointment.id)
-        advisor = db.session.get(Advisor, appt.advisor_id)
-        assert admission.admit(appt, [db.session.get(Participant, pid)], advisor) == 1
-        db.session.remove()
-        db.engine.dispose()
+    admit_on_another_instance(tmp_path, url, appointment.id, pid)
     eventually(lambda: queue_poll(staff, version).status_code == 200)
     html = queue_poll(staff, version).get_data(as_text=True)
     assert f'data-participant="{pid}" data-state="admitted"' in html
